@@ -1,0 +1,204 @@
+"""Build fastloss's Cython kernels with OpenMP, once per instruction-set level.
+
+Layout of the build
+-------------------
+* ``fastloss._kernels.<family>_<level>``: each kernel family (pointwise, softmax) compiled
+  for each vector instruction-set level of the target: ``baseline`` everywhere, plus
+  ``avx2`` (AVX2 + FMA) and ``avx512`` (AVX-512 F/DQ/BW/VL) on x86-64.  The wheel stays
+  portable; fastloss._dispatch loads the best level the CPU supports at import time.
+* ``fastloss._kernels.cpu`` and ``fastloss._kernels.checks``: compiled once, baseline.
+
+Compiler flags
+--------------
+``-O3`` plus ``-fno-math-errno`` (sqrt becomes one instruction) and ``-fno-trapping-math``
+(lets the compiler turn branch-free selects into vector blends).  Neither changes a single
+computed value: NaN, infinities and signed zeros keep their IEEE meaning, and both are the
+default behaviour of Clang and MSVC.  ``-ffast-math`` (which does change values) and
+``-march=native`` (which makes wheels non-portable) are never used.
+
+OpenMP
+------
+Detected by compiling a test program.  Without it the kernels build serially and a loud
+warning is printed.  ``FASTLOSS_OPENMP=required`` turns that into an error (wheel builds set
+it, so a serial wheel cannot ship); ``FASTLOSS_OPENMP=off`` builds serially on purpose.
+On macOS, libomp is looked up under ``FASTLOSS_LIBOMP_PREFIX`` or Homebrew's prefixes.
+"""
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import textwrap
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNELS = "src/fastloss/_kernels"
+FAMILIES = ("pointwise",)
+SINGLE = ("cpu", "checks")
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": False,
+    "wraparound": False,
+    "initializedcheck": False,
+    "cdivision": True,
+}
+GCC_LEVEL_FLAGS = {
+    "baseline": [],
+    "avx2": ["-mavx2", "-mfma"],
+    "avx512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl"],
+}
+MSVC_LEVEL_FLAGS = {"baseline": [], "avx2": ["/arch:AVX2"], "avx512": ["/arch:AVX512"]}
+
+
+def target_arch():
+    """The CPU architecture the wheel is for (honours macOS cross builds' ARCHFLAGS)."""
+    archs = os.environ.get("ARCHFLAGS", "").split("-arch")[1:]
+    if len(archs) == 1:
+        return archs[0].strip()
+    if len(archs) > 1:
+        return "universal"
+    plat = sysconfig.get_platform()      # e.g. linux-x86_64, macosx-11.0-arm64, win-amd64
+    return plat.rsplit("-", 1)[-1] if "-" in plat else platform.machine()
+
+
+def levels():
+    """Instruction-set levels to build for this target."""
+    if target_arch().lower() in ("x86_64", "amd64"):
+        return ("baseline", "avx2", "avx512")
+    return ("baseline",)
+
+
+def extensions():
+    include = [KERNELS, np.get_include()]
+    macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+              ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+    exts = []
+    for level in levels():
+        for family in FAMILIES:
+            ext = Extension(f"fastloss._kernels.{family}_{level}", [f"{KERNELS}/{family}.pyx"],
+                            include_dirs=include, define_macros=macros)
+            # the same .pyx under another module name: Cython needs its own output folder
+            exts += cythonize([ext], build_dir=f"build/cython/{level}",
+                              compiler_directives=DIRECTIVES, include_path=["src"], quiet=True)
+    for name in SINGLE:
+        ext = Extension(f"fastloss._kernels.{name}", [f"{KERNELS}/{name}.pyx"],
+                        include_dirs=include, define_macros=macros)
+        exts += cythonize([ext], build_dir="build/cython/single",
+                          compiler_directives=DIRECTIVES, include_path=["src"], quiet=True)
+    for ext in exts:
+        suffix = ext.name.rsplit("_", 1)[-1]
+        ext.fl_level = suffix if suffix in levels() else "baseline"
+    return exts
+
+
+OPENMP_TEST = textwrap.dedent("""
+    #include <omp.h>
+    int main(void) {
+        int n = 0;
+        #pragma omp parallel reduction(+:n)
+        n += 1;
+        return n > 0 ? 0 : 1;
+    }
+""")
+
+
+class BuildExt(build_ext):
+    """Adds the compiler-specific flags, OpenMP detection and the build record."""
+
+    def _try_openmp(self, compile_args, link_args, include_dirs=(), library_dirs=()):
+        tmp = tempfile.mkdtemp()
+        try:
+            src = os.path.join(tmp, "omp_test.c")
+            with open(src, "w") as f:
+                f.write(OPENMP_TEST)
+            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=compile_args,
+                                         include_dirs=list(include_dirs))
+            self.compiler.link_executable(objs, "omp_test", output_dir=tmp,
+                                          extra_postargs=link_args,
+                                          library_dirs=list(library_dirs))
+            return True
+        except Exception:
+            return False
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _openmp(self):
+        """(compile args, link args, include dirs, library dirs) for OpenMP, or None."""
+        if self.compiler.compiler_type == "msvc":
+            candidates = [(["/openmp"], [], [], [])]
+        elif sys.platform == "darwin":
+            prefixes = [os.environ.get("FASTLOSS_LIBOMP_PREFIX", ""), "/opt/homebrew/opt/libomp",
+                        "/usr/local/opt/libomp"]
+            candidates = [(["-Xpreprocessor", "-fopenmp"], ["-lomp"], [f"{p}/include"], [f"{p}/lib"])
+                          for p in prefixes if p and os.path.isdir(p)]
+            candidates.append((["-fopenmp"], ["-fopenmp"], [], []))
+        else:
+            candidates = [(["-fopenmp"], ["-fopenmp"], [], [])]
+        for cand in candidates:
+            if self._try_openmp(*cand):
+                return cand
+        return None
+
+    def build_extensions(self):
+        want = os.environ.get("FASTLOSS_OPENMP", "auto").lower()
+        if want not in ("auto", "required", "off"):
+            raise SystemExit(f"FASTLOSS_OPENMP must be auto, required or off, not {want!r}")
+        omp = None if want == "off" else self._openmp()
+        if omp is None and want == "required":
+            raise SystemExit("FASTLOSS_OPENMP=required but this compiler cannot build OpenMP code")
+        if omp is None and want == "auto":
+            bar = "!" * 78
+            print(f"\n{bar}\n  fastloss: no OpenMP support found in the C compiler; the kernels are\n"
+                  f"  built SERIAL and will use one core.  Install an OpenMP runtime (libgomp,\n"
+                  f"  libomp) or set FASTLOSS_OPENMP=required to make this an error.\n{bar}\n",
+                  file=sys.stderr)
+        msvc = self.compiler.compiler_type == "msvc"
+        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-fno-trapping-math",
+                                      "-Wno-unused-function", "-Wno-unreachable-code"]
+        level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
+        for ext in self.extensions:
+            ext.extra_compile_args = base + level_flags[ext.fl_level] + (omp[0] if omp else [])
+            ext.extra_link_args = omp[1] if omp else []
+            if omp:
+                ext.include_dirs += list(omp[2])
+                ext.library_dirs += list(omp[3])
+        if self.parallel is None:
+            self.parallel = os.cpu_count() or 1
+        self._write_build_info(omp, base, level_flags)
+        super().build_extensions()
+
+    def _write_build_info(self, omp, base, level_flags):
+        compiler = getattr(self.compiler, "compiler_so", None) or [self.compiler.compiler_type]
+        version = ""
+        if self.compiler.compiler_type != "msvc":
+            try:
+                version = subprocess.run([compiler[0], "--version"], capture_output=True,
+                                         text=True, timeout=30).stdout.splitlines()[0]
+            except Exception:
+                pass
+        info = {
+            "openmp": omp is not None,
+            "openmp_flags": (omp[0] + omp[1]) if omp else [],
+            "compiler": compiler[0],
+            "compiler_version": version,
+            "cflags": base,
+            "levels": {lv: level_flags[lv] for lv in levels()},
+            "target": target_arch(),
+            "python": sys.version.split()[0],
+            "numpy_build": np.__version__,
+        }
+        # Baked into the cpu module as a C string, so that every kind of install has it.
+        folder = os.path.join(self.build_temp, "fl_generated")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "fl_build_info.h"), "w") as f:
+            f.write(f"#define FL_BUILD_INFO {json.dumps(json.dumps(info))}\n")
+        for ext in self.extensions:
+            ext.include_dirs.append(folder)
+
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})

@@ -1,0 +1,160 @@
+# The blocked, deterministic reduction that every kernel family shares.
+#
+# A call splits its work units (elements for pointwise losses, rows for softmax losses)
+# into at most MAX_BLOCKS contiguous blocks whose size depends only on the number of
+# units, never on the number of threads.  Threads take whole blocks (`prange` over block
+# indices); each block sums its tiles in a fixed order into one double, and the block sums
+# are added in block order at the end.  The result is therefore bitwise identical for any
+# thread count and any run, and needs only MAX_BLOCKS doubles of memory, whatever the input
+# size.  Within a block, work proceeds in tiles of at most TILE elements, so that every
+# scratch buffer a kernel needs (gathered strided input, expanded weights, per-element
+# losses) is a small stack array that stays in L1.
+from cython cimport floating
+
+cdef extern from "fl_omp.h" nogil:
+    int fl_omp_max_threads()
+    int fl_omp_num_procs()
+    int FL_OPENMP
+
+
+cdef enum:
+    TILE = 256              # elements per tile; scratch arrays have this length
+    MAX_BLOCKS = 1024       # blocks per call at most (their sums live on the stack)
+    BLOCK_MIN = 4096        # elements per block at least: the unit a thread takes
+    PARALLEL_MIN = 32768    # below this many elements a call runs on the calling thread
+
+# What a call computes, as the Python layer passes it: VALUE, VALUE | GRAD or GRAD | HESS.
+cdef enum:
+    VALUE = 1
+    GRAD = 2
+    HESS = 4
+
+# The same three modes as types.  Kernels take a dummy `Mode` argument, so Cython generates
+# each kernel once per mode and `if Mode is value_only:` is decided at compile time: every
+# loop is branch-free, and a value-only call neither computes nor writes a gradient.
+cdef struct value_only:
+    char unused
+
+cdef struct value_and_grad:
+    char unused
+
+cdef struct grad_and_hess:
+    char unused
+
+ctypedef fused Mode:
+    value_only
+    value_and_grad
+    grad_and_hess
+
+
+cdef struct Blocking:
+    Py_ssize_t n_blocks     # number of blocks (0 for no units)
+    Py_ssize_t size         # units per block; the last block may be shorter
+
+
+cdef inline Blocking make_blocking(Py_ssize_t n_units, Py_ssize_t min_units) noexcept nogil:
+    """Split n_units into blocks of at least min_units, at most MAX_BLOCKS of them."""
+    cdef Blocking b
+    b.n_blocks = 0
+    b.size = 1
+    if n_units <= 0:
+        return b
+    if min_units < 1:
+        min_units = 1
+    b.n_blocks = (n_units + min_units - 1) // min_units
+    if b.n_blocks > MAX_BLOCKS:
+        b.n_blocks = MAX_BLOCKS
+    b.size = (n_units + b.n_blocks - 1) // b.n_blocks
+    b.n_blocks = (n_units + b.size - 1) // b.size      # no empty trailing block
+    return b
+
+
+cdef inline int team_size(int n_threads, Py_ssize_t n_elements, Py_ssize_t n_blocks) noexcept nogil:
+    """Threads to use: 1 for small calls (no OpenMP start-up), never more than blocks."""
+    if n_elements < PARALLEL_MIN or n_threads < 1:
+        return 1
+    if n_threads > n_blocks:
+        return <int>n_blocks
+    return n_threads
+
+
+cdef inline double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
+    """Sum of v[0], v[1], ... in that order (the block sums of one call)."""
+    cdef double s = 0.0
+    cdef Py_ssize_t i
+    for i in range(n):
+        s += v[i]
+    return s
+
+
+cdef inline double lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Sum of n values in double, in eight interleaved lanes (vectorizes; fixed order)."""
+    cdef double acc[8]
+    cdef Py_ssize_t i, j
+    cdef Py_ssize_t n8 = n - n % 8
+    for j in range(8):
+        acc[j] = 0.0
+    for i in range(0, n8, 8):
+        for j in range(8):
+            acc[j] += v[i + j]
+    for i in range(n8, n):
+        acc[i - n8] += v[i]
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+
+
+cdef inline const floating* tile_of(const floating* base, Py_ssize_t stride, Py_ssize_t i0,
+                                    Py_ssize_t n, floating* buf) noexcept nogil:
+    """Elements i0 .. i0+n of a strided 1-D array, as a contiguous pointer.
+
+    Contiguous data is used in place; any other stride (0 and negative included) is
+    gathered into `buf`, so kernels read each input once whatever its layout.
+    """
+    cdef Py_ssize_t k
+    cdef const floating* p
+    if stride == 1:
+        return base + i0
+    p = base + i0 * stride
+    for k in range(n):
+        buf[k] = p[k * stride]
+    return buf
+
+
+cdef inline const floating* grouped_tile(const floating* w, Py_ssize_t group, Py_ssize_t i0,
+                                         Py_ssize_t n, floating* buf) noexcept nogil:
+    """Elements i0 .. i0+n of w repeated `group` times each (w[i // group]).
+
+    This is how one weight per leading-axis sample reaches every element (or row) of
+    that sample without an array the size of the input.
+    """
+    cdef Py_ssize_t k, j, r
+    if group == 1:
+        return w + i0
+    j = i0 // group
+    r = i0 - j * group
+    for k in range(n):
+        buf[k] = w[j]
+        r += 1
+        if r == group:
+            r = 0
+            j += 1
+    return buf
+
+
+cdef inline const floating* cyclic_tile(const floating* v, Py_ssize_t period, Py_ssize_t i0,
+                                        Py_ssize_t n, floating* buf) noexcept nogil:
+    """Elements i0 .. i0+n of v tiled end to end (v[i % period]): broadcasting over the
+    last axis."""
+    cdef Py_ssize_t k
+    cdef Py_ssize_t c = i0 % period
+    for k in range(n):
+        buf[k] = v[c]
+        c += 1
+        if c == period:
+            c = 0
+    return buf
+
+
+cdef inline void fill(floating* buf, Py_ssize_t n, floating value) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(n):
+        buf[k] = value

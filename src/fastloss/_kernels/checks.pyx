@@ -1,0 +1,70 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Argument pre-passes that must finish before a kernel writes anything.
+
+Weights are checked (finite, >= 0) and summed here, and class labels checked (in range or
+ignored) and counted, so that a bad argument raises before any output is touched and the
+"mean" factor 1 / sum(w) is known when the kernel writes the gradient in its single pass.
+The sums use the same fixed blocking as the kernels (blocks.pxd), so they too are bitwise
+identical for every thread count.  Compiled once, for the baseline instruction set: these
+loops are bound by memory, not arithmetic.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.float cimport FLT_MAX, DBL_MAX
+cimport numpy as cnp
+
+from .blocks cimport BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, team_size, ordered_sum, lane_sum
+
+cnp.import_array()
+
+
+cdef Py_ssize_t first_bad_weight(const floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
+    """Index of the first negative, NaN or infinite weight in lo .. hi, or -1."""
+    cdef Py_ssize_t i
+    cdef int bad = 0
+    cdef floating big = FLT_MAX if floating is float else DBL_MAX
+    for i in range(lo, hi):
+        bad |= (not (w[i] >= 0)) | (w[i] > big)
+    if not bad:
+        return -1
+    for i in range(lo, hi):
+        if not (w[i] >= 0) or w[i] > big:
+            return i
+    return -1
+
+
+cdef double check_weights(const floating* w, Py_ssize_t n, int n_threads,
+                          Py_ssize_t* bad) noexcept nogil:
+    cdef double sums[MAX_BLOCKS]
+    cdef Py_ssize_t first[MAX_BLOCKS]
+    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
+    cdef int nt = team_size(n_threads, n, blk.n_blocks)
+    cdef Py_ssize_t b, lo, hi
+    for b in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
+        lo = b * blk.size
+        hi = lo + blk.size
+        if hi > n:
+            hi = n
+        first[b] = first_bad_weight(w, lo, hi)
+        sums[b] = lane_sum(w + lo, hi - lo)
+    bad[0] = -1
+    for b in range(blk.n_blocks):
+        if first[b] >= 0:
+            bad[0] = first[b]
+            break
+    return ordered_sum(sums, blk.n_blocks)
+
+
+def weights(cnp.ndarray w, int n_threads):
+    """(sum of w, index of the first bad weight or -1) for a C-contiguous float array."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
+    cdef Py_ssize_t bad = -1
+    cdef double total
+    cdef void* p = cnp.PyArray_DATA(w)
+    if cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32:
+        with nogil:
+            total = check_weights(<const float*>p, n, n_threads, &bad)
+    else:
+        with nogil:
+            total = check_weights(<const double*>p, n, n_threads, &bad)
+    return total, bad

@@ -1,0 +1,349 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Pointwise losses: MSE, MAE, Pseudo-Huber and binary cross-entropy.
+
+Design
+------
+Every loss here is a function of one element: l(x, t), its derivative g and its second
+derivative h with respect to the input x.  Each loss is written twice, small:
+
+* scalar helpers (``closs_*``) hold the maths, one formula per line, with the numerically
+  careful form and a note on why;
+* one tile loop (``*_tile``) applies them to a tile of at most TILE contiguous elements and
+  writes the weighted loss, gradient and Hessian the call asked for.
+
+What a call computes (value only, value and gradient, or gradient and Hessian) is the fused
+type ``Mode`` (blocks.pxd): Cython generates every tile loop once per mode, so each loop is
+branch-free and vectorized, and a value-only call neither computes nor writes a gradient.  Everything else, strided
+input, weights per element or per leading-axis sample, ``pos_weight`` broadcast over the
+last axis, the blocked deterministic reduction and the threads, is shared and lives in
+``run_block``, ``pointwise`` and blocks.pxd.  The loops call functions directly rather than
+through pointers so that the compiler can inline and vectorize them.
+
+The module is compiled once per instruction-set level (setup.py); fastloss._dispatch picks
+the best one the CPU supports.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+cimport numpy as cnp
+
+from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
+                      value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
+                      ordered_sum, lane_sum, tile_of, grouped_tile, cyclic_tile, fill)
+from .vecmath cimport vexp, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
+
+cnp.import_array()
+
+cdef enum:
+    MSE = 0
+    MAE = 1
+    PSEUDO_HUBER = 2
+    BCE_LOGITS = 3
+    BCE_PROBS = 4
+
+LOSSES = {"mse": MSE, "mae": MAE, "pseudo_huber": PSEUDO_HUBER,
+          "bce_logits": BCE_LOGITS, "bce_probs": BCE_PROBS}
+
+
+# ------------------------------------------------------------------ scalar helpers ----
+# Literals are typed (`cdef floating one = 1`): a bare `1.0` would make C compute a float32
+# expression in double, which is both slower and not "float32 end to end".
+
+cdef inline floating csign(floating r) noexcept nogil:
+    # sign(r) with sign(0) = 0 (the MAE subgradient at the kink) and sign(NaN) = NaN:
+    # r - r is +0 for +-0 and NaN for NaN.
+    cdef floating one = 1
+    return one if r > 0 else (-one if r < 0 else r - r)
+
+
+cdef inline floating closs_pseudo_huber(floating r, floating delta, floating inv_delta,
+                                        floating* g, floating* h) noexcept nogil:
+    # a = |r| / delta, S = sqrt(1 + a^2):  l = delta^2 (S - 1),  g = r / S,  h = S^-3.
+    # - S - 1 cancels for small a: there l = r^2 / (S + 1) (the same value, no cancellation).
+    # - 1 + a^2 overflows for huge a: beyond `big` (2^32 in float32, 2^500 in float64)
+    #   S = a to within 2^-64 relative, so S = a is used there.
+    # One square root and two divisions (one for "value" alone); finite for finite r.
+    cdef floating one = 1
+    cdef floating big = 4294967296.0 if floating is float else 3.273390607896142e+150
+    cdef floating a = vabs(r) * inv_delta
+    cdef floating S = a if a > big else vsqrt(one + a * a)
+    cdef floating p = one / S
+    g[0] = r * p
+    h[0] = p * p * p
+    if a > one:
+        return delta * delta * (S - one)
+    return r * r / (S + one)
+
+
+cdef inline floating closs_bce_logits(floating x, floating t, floating pw,
+                                      floating* g, floating* h) noexcept nogil:
+    # s = sigmoid(x) and sc = 1 - s = sigmoid(-x), both from e = exp(-|x|) in (0, 1] and
+    # d = 1 / (1 + e): no overflow for any finite x, no cancellation in 1 - s.
+    # softplus(+-x) = max(+-x, 0) + log1p(e), and
+    # l = pw t softplus(-x) + (1 - t) softplus(x) = (pw t + 1 - t) log1p(e) + (x >= 0 ? (1 - t) x : -pw t x):
+    # both terms >= 0 for t in [0, 1], so no cancellation; finite for |x| up to 1e30 and beyond.
+    # g = (1 - t) s - pw t sc  (= (pw t + 1 - t) s - pw t),  h = (pw t + 1 - t) s sc.
+    cdef floating one = 1
+    cdef floating e = vexp(-vabs(x))
+    cdef floating d = one / (one + e)
+    cdef bint pos = x >= 0
+    cdef floating ed = e * d
+    cdef floating s = d if pos else ed
+    cdef floating sc = ed if pos else d
+    cdef floating a = pw * t
+    cdef floating b = one - t
+    g[0] = b * s - a * sc
+    h[0] = (a + b) * s * sc
+    return (a + b) * vlog1p_unit(e, d) + (b * x if pos else -a * x)
+
+
+cdef inline floating closs_bce_probs(floating p, floating t, floating pw,
+                                     floating* g, floating* h) noexcept nogil:
+    # Input p is a probability.  As torch.nn.functional.binary_cross_entropy: each log is
+    # clamped at -100 and the gradient divides by max(p (1 - p), 1e-12), so p = 0 or 1 give
+    # finite values.  log(1 - p) is computed as log1p(-p) (exact for small p).
+    # l = -(pw t log p + (1 - t) log(1 - p)),
+    # g = ((pw t + 1 - t) p - pw t) / max(p (1 - p), eps),
+    # h = d g / d p = (pw t (1 - p)^2 + (1 - t) p^2) / (p (1 - p))^2 where p (1 - p) > eps,
+    #     else (pw t + 1 - t) / eps (the clamped gradient is linear in p there).
+    cdef floating one = 1
+    cdef floating eps = 1e-12
+    cdef floating lo = -100
+    cdef floating lp = vlog(p)
+    cdef floating lq = vlog1p(-p)
+    cdef floating q = one - p
+    cdef floating a = pw * t
+    cdef floating b = one - t
+    cdef floating d = p * q
+    cdef bint clamped = d <= eps
+    cdef floating rd = one / (eps if clamped else d)
+    lp = lp if lp > lo else lo
+    lq = lq if lq > lo else lo
+    g[0] = ((a + b) * p - a) * rd
+    h[0] = (a + b) * rd if clamped else (a * q * q + b * p * p) * (rd * rd)
+    return -(a * lp + b * lq)
+
+
+# -------------------------------------------------------------------- tile loops ----
+# w: weight per element (ones when unweighted); s: scale of grad and hess (1 / sum(w) for
+# "mean"); l, g, h: outputs for the weighted loss, gradient and Hessian diagonal.
+
+cdef inline void mse_tile(const floating* x, const floating* t, const floating* w,
+                          Py_ssize_t n, floating* l, floating* g, floating* h, floating s,
+                          Mode m) noexcept nogil:
+    # l = r^2, g = 2 r, h = 2, r = x - t
+    cdef floating two = 2
+    cdef Py_ssize_t i
+    cdef floating r
+    for i in range(n):
+        r = x[i] - t[i]
+        if Mode is not grad_and_hess:
+            l[i] = w[i] * (r * r)
+        if Mode is not value_only:
+            g[i] = (s * w[i]) * (two * r)
+        if Mode is grad_and_hess:
+            h[i] = (s * w[i]) * two
+
+
+cdef inline void mae_tile(const floating* x, const floating* t, const floating* w,
+                          Py_ssize_t n, floating* l, floating* g, floating* h, floating s,
+                          Mode m) noexcept nogil:
+    # l = |r|, g = sign(r) (0 at r = 0), h = 1 (the usual gradient-boosting surrogate)
+    cdef Py_ssize_t i
+    cdef floating r
+    for i in range(n):
+        r = x[i] - t[i]
+        if Mode is not grad_and_hess:
+            l[i] = w[i] * vabs(r)
+        if Mode is not value_only:
+            g[i] = (s * w[i]) * csign(r)
+        if Mode is grad_and_hess:
+            h[i] = s * w[i]
+
+
+cdef inline void pseudo_huber_tile(const floating* x, const floating* t, const floating* w,
+                                   Py_ssize_t n, floating* l, floating* g, floating* h,
+                                   floating s, floating delta, Mode m) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating li, gi, hi
+    cdef floating one = 1
+    cdef floating inv_delta = one / delta
+    for i in range(n):
+        li = closs_pseudo_huber(x[i] - t[i], delta, inv_delta, &gi, &hi)
+        if Mode is not grad_and_hess:
+            l[i] = w[i] * li
+        if Mode is not value_only:
+            g[i] = (s * w[i]) * gi
+        if Mode is grad_and_hess:
+            h[i] = (s * w[i]) * hi
+
+
+cdef inline void bce_tile(const floating* x, const floating* t, const floating* w,
+                          const floating* pw, Py_ssize_t n, floating* l, floating* g,
+                          floating* h, floating s, bint from_logits, Mode m) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating li, gi, hi
+    if from_logits:
+        for i in range(n):
+            li = closs_bce_logits(x[i], t[i], pw[i], &gi, &hi)
+            if Mode is not grad_and_hess:
+                l[i] = w[i] * li
+            if Mode is not value_only:
+                g[i] = (s * w[i]) * gi
+            if Mode is grad_and_hess:
+                h[i] = (s * w[i]) * hi
+    else:
+        for i in range(n):
+            li = closs_bce_probs(x[i], t[i], pw[i], &gi, &hi)
+            if Mode is not grad_and_hess:
+                l[i] = w[i] * li
+            if Mode is not value_only:
+                g[i] = (s * w[i]) * gi
+            if Mode is grad_and_hess:
+                h[i] = (s * w[i]) * hi
+
+
+# ------------------------------------------------------------- block and driver ----
+
+cdef struct Args:
+    int loss
+    const void* x               # input, 1-D with stride x_stride (elements)
+    Py_ssize_t x_stride
+    const void* t               # target, likewise
+    Py_ssize_t t_stride
+    const void* w               # sample weights or NULL; element i uses w[i // w_group]
+    Py_ssize_t w_group
+    const void* pw              # BCE pos_weight or NULL; element i uses pw[i % pw_period]
+    Py_ssize_t pw_period
+    void* value                 # per-element weighted losses ("none") or NULL
+    void* grad                  # gradient or NULL
+    void* hess                  # Hessian diagonal or NULL
+    double scale                # factor of grad and hess: 1 / sum(w) for "mean", else 1
+    double param                # Pseudo-Huber delta
+
+
+cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_t hi,
+                      Mode m) noexcept nogil:
+    """Weighted loss sum of elements lo .. hi, writing the requested outputs."""
+    cdef floating xbuf[TILE]
+    cdef floating tbuf[TILE]
+    cdef floating wbuf[TILE]
+    cdef floating pwbuf[TILE]
+    cdef floating lbuf[TILE]
+    cdef floating ones[TILE]
+    cdef const floating* t = <const floating*>a.t
+    cdef const floating* w = <const floating*>a.w
+    cdef const floating* pw = <const floating*>a.pw
+    cdef floating* value = <floating*>a.value
+    cdef floating* grad = <floating*>a.grad
+    cdef floating* hess = <floating*>a.hess
+    cdef const floating* xp
+    cdef const floating* tp
+    cdef const floating* wp
+    cdef const floating* pwp
+    cdef floating* lp
+    cdef floating* gp = NULL
+    cdef floating* hp = NULL
+    cdef floating s = <floating>a.scale
+    cdef floating param = <floating>a.param
+    cdef Py_ssize_t i0, n
+    cdef double acc = 0.0
+    fill(ones, TILE, <floating>1)
+    i0 = lo
+    while i0 < hi:
+        n = hi - i0
+        if n > TILE:
+            n = TILE
+        xp = tile_of(x, a.x_stride, i0, n, xbuf)
+        tp = tile_of(t, a.t_stride, i0, n, tbuf)
+        wp = &ones[0] if w == NULL else grouped_tile(w, a.w_group, i0, n, wbuf)
+        pwp = &ones[0] if pw == NULL else cyclic_tile(pw, a.pw_period, i0, n, pwbuf)
+        lp = &lbuf[0] if value == NULL else value + i0
+        if Mode is not value_only:
+            gp = grad + i0
+        if Mode is grad_and_hess:
+            hp = hess + i0
+        if a.loss == MSE:
+            mse_tile(xp, tp, wp, n, lp, gp, hp, s, m)
+        elif a.loss == MAE:
+            mae_tile(xp, tp, wp, n, lp, gp, hp, s, m)
+        elif a.loss == PSEUDO_HUBER:
+            pseudo_huber_tile(xp, tp, wp, n, lp, gp, hp, s, param, m)
+        else:
+            bce_tile(xp, tp, wp, pwp, n, lp, gp, hp, s, a.loss == BCE_LOGITS, m)
+        if Mode is not grad_and_hess:
+            acc += lane_sum(lp, n)
+        i0 += n
+    return acc
+
+
+cdef inline double run_nth_block(const Args* a, const floating* x, Py_ssize_t n,
+                                 Blocking blk, Py_ssize_t b, int mode) noexcept nogil:
+    cdef Py_ssize_t lo = b * blk.size
+    cdef Py_ssize_t hi = lo + blk.size
+    cdef value_only v
+    cdef value_and_grad vg
+    cdef grad_and_hess gh
+    if hi > n:
+        hi = n
+    if mode == VALUE:
+        return run_block(a, x, lo, hi, v)
+    elif mode == VALUE | GRAD:
+        return run_block(a, x, lo, hi, vg)
+    return run_block(a, x, lo, hi, gh)
+
+
+cdef double run(const Args* a, const floating* x, Py_ssize_t n, int mode,
+                int n_threads) noexcept nogil:
+    cdef double sums[MAX_BLOCKS]
+    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
+    cdef int nt = team_size(n_threads, n, blk.n_blocks)
+    cdef Py_ssize_t b
+    if nt == 1:                 # no OpenMP region at all: small calls stay cheap
+        for b in range(blk.n_blocks):
+            sums[b] = run_nth_block(a, x, n, blk, b, mode)
+    else:
+        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
+            sums[b] = run_nth_block(a, x, n, blk, b, mode)
+    return ordered_sum(sums, blk.n_blocks)
+
+
+cdef inline const void* data_or_null(object arr):
+    if arr is None:
+        return NULL
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
+              Py_ssize_t w_group, object pw, Py_ssize_t pw_period, object value,
+              object grad, object hess, double scale, double param, int n_threads):
+    """Run one pointwise loss over 1-D x and t (any stride); return the sum of w * l.
+
+    The caller (fastloss._api) has validated everything: x and t are 1-D of the same
+    length and float dtype with strides that are multiples of the item size; w, pw, value,
+    grad and hess are None or C-contiguous of that dtype and the right length.
+    """
+    cdef Args a
+    cdef Py_ssize_t n = cnp.PyArray_DIM(x, 0)
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef double total
+    a.loss = loss
+    a.x = cnp.PyArray_DATA(x)
+    a.x_stride = cnp.PyArray_STRIDE(x, 0) // itemsize
+    a.t = cnp.PyArray_DATA(t)
+    a.t_stride = cnp.PyArray_STRIDE(t, 0) // itemsize
+    a.w = data_or_null(w)
+    a.w_group = w_group
+    a.pw = data_or_null(pw)
+    a.pw_period = pw_period
+    a.value = <void*>data_or_null(value)
+    a.grad = <void*>data_or_null(grad)
+    a.hess = <void*>data_or_null(hess)
+    a.scale = scale
+    a.param = param
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            total = run(&a, <const float*>a.x, n, mode, n_threads)
+    else:
+        with nogil:
+            total = run(&a, <const double*>a.x, n, mode, n_threads)
+    return total

@@ -1,0 +1,63 @@
+# Vectorizable exp / log / log1p (see vecmath.h for the methods and error bounds).
+#
+# Kernels call vexp, vlog and vlog1p with a fused `floating` argument; Cython resolves the
+# float or double version at compile time, so the call costs nothing and vectorizes.
+from cython cimport floating
+
+cdef extern from "vecmath.h" nogil:
+    float fl_exp_f32(float x)
+    double fl_exp_f64(double x)
+    float fl_log_f32(float x)
+    double fl_log_f64(double x)
+    float fl_log1p_f32(float x)
+    double fl_log1p_f64(double x)
+    float fl_log1p_unit_f32(float u, float ry)
+    double fl_log1p_unit_f64(double u, double ry)
+
+
+cdef inline floating vexp(floating x) noexcept nogil:
+    if floating is float:
+        return fl_exp_f32(x)
+    else:
+        return fl_exp_f64(x)
+
+
+cdef inline floating vlog(floating x) noexcept nogil:
+    if floating is float:
+        return fl_log_f32(x)
+    else:
+        return fl_log_f64(x)
+
+
+cdef inline floating vlog1p(floating x) noexcept nogil:
+    if floating is float:
+        return fl_log1p_f32(x)
+    else:
+        return fl_log1p_f64(x)
+
+
+cdef inline floating vlog1p_unit(floating u, floating ry) noexcept nogil:
+    """log1p(u) for u in [0, 1], given ry = 1 / (1 + u) (faster; see vecmath.h)."""
+    if floating is float:
+        return fl_log1p_unit_f32(u, ry)
+    else:
+        return fl_log1p_unit_f64(u, ry)
+
+
+# sqrt and fabs compile to single instructions (sqrt needs -fno-math-errno, see setup.py);
+# these pick the float or double version so float32 is never promoted to double.
+from libc.math cimport sqrt, sqrtf, fabs, fabsf
+
+
+cdef inline floating vsqrt(floating x) noexcept nogil:
+    if floating is float:
+        return sqrtf(x)
+    else:
+        return sqrt(x)
+
+
+cdef inline floating vabs(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)

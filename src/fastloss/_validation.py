@@ -1,0 +1,168 @@
+"""Argument checks and conversions, done once per call before any kernel runs.
+
+Everything here either returns arrays the kernels can read in place (no copy when the
+caller's data already has the compute dtype and a usable layout) or raises with a message
+that says what was wrong, what was expected and what was given.  Nothing is written to an
+output before every check has passed.
+"""
+from __future__ import annotations
+
+import operator
+
+import numpy as np
+
+from ._kernels import checks, cpu
+
+F32 = np.dtype(np.float32)
+F64 = np.dtype(np.float64)
+REDUCTIONS = ("mean", "sum", "none")
+
+
+def as_array(obj, name: str) -> np.ndarray:
+    """Any array-like as an ndarray, without a copy where the source allows.
+
+    NumPy arrays (memory-mapped and read-only ones too) pass through; objects with
+    ``__dlpack__`` (PyTorch and JAX CPU tensors) are read through DLPack, others through
+    ``__array__`` or as nested sequences.
+    """
+    if isinstance(obj, np.ndarray):
+        return obj
+    if hasattr(obj, "__dlpack__"):
+        try:
+            return np.from_dlpack(obj)
+        except (TypeError, BufferError, ValueError, RuntimeError):
+            pass                        # e.g. a dtype NumPy lacks: let np.asarray explain
+    return np.asarray(obj)
+
+
+def compute_dtype(dtype: np.dtype, name: str) -> np.dtype:
+    """float32 stays float32, float64 stays float64, other real dtypes become float64."""
+    if dtype.type is np.float32:
+        return F32
+    if dtype.kind in "biuf":
+        return F64
+    raise TypeError(f"{name} must hold real numbers (float32, float64, or integers/bool, "
+                    f"which are converted to float64); got dtype {dtype}")
+
+
+def as_float(obj, name: str, dtype: np.dtype | None = None) -> np.ndarray:
+    """An ndarray of `dtype` (default: the compute dtype its own dtype resolves to)."""
+    arr = as_array(obj, name)
+    dt = arr.dtype
+    if dt is F32 or dt is F64:
+        if dtype is None or dt is dtype:
+            return arr
+    else:
+        want = compute_dtype(dt, name)      # raises TypeError for complex, object, str
+        if dtype is None:
+            dtype = want
+    return arr.astype(dtype)
+
+
+def readable_1d(arr: np.ndarray) -> np.ndarray:
+    """`arr` as a 1-D array that the kernels read in place when its layout allows.
+
+    C-contiguous data of any shape is flattened as a view; a 1-D array with any stride
+    (0 and negative included) is read as is; anything else is copied once.
+    """
+    flags = arr.flags
+    if flags.c_contiguous:
+        return arr.reshape(-1)
+    if arr.ndim == 1 and flags.aligned and arr.strides[0] % arr.itemsize == 0:
+        return arr
+    return np.ascontiguousarray(arr).reshape(-1)
+
+
+def rows_view(arr: np.ndarray) -> np.ndarray:
+    """`arr` as a 2-D (rows, classes) array with contiguous classes, a view if possible."""
+    n_cls = arr.shape[-1]
+    if arr.flags.c_contiguous:
+        return arr.reshape(-1, n_cls)
+    if (arr.ndim == 2 and arr.flags.aligned and arr.strides[1] == arr.itemsize
+            and arr.strides[0] % arr.itemsize == 0):
+        return arr
+    return np.ascontiguousarray(arr).reshape(-1, n_cls)
+
+
+def check_same_shape(input: np.ndarray, target: np.ndarray, what: str = "target") -> None:
+    if input.shape != target.shape:
+        raise ValueError(f"{what} shape {target.shape} does not match input shape "
+                         f"{input.shape} (fastloss does not broadcast the {what})")
+
+
+def check_reduction(reduction) -> None:
+    if reduction not in REDUCTIONS:
+        raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
+
+
+def resolve_threads(n_threads) -> int:
+    """None: OpenMP's default (OMP_NUM_THREADS, threadpoolctl); -1: all cores; k >= 1: k,
+    at most the number of cores."""
+    if n_threads is None:
+        return cpu.max_threads()
+    if isinstance(n_threads, bool) or not hasattr(n_threads, "__index__"):
+        raise TypeError(f"n_threads must be None or an integer; got {type(n_threads).__name__}")
+    n = operator.index(n_threads)
+    if n == -1:
+        return cpu.num_procs()
+    if n < 1:
+        raise ValueError(f"n_threads must be None, -1 (all cores) or a positive integer; got {n}")
+    return min(n, cpu.num_procs())
+
+
+def sample_weight_group(weight_shape, sample_shape) -> int:
+    """How many consecutive per-sample losses share one weight, or raise.
+
+    A weight array is either one weight per leading-axis sample, shape
+    ``(sample_shape[0],)``, or the full per-sample loss shape.
+    """
+    if weight_shape == sample_shape:
+        return 1
+    if len(sample_shape) >= 1 and weight_shape == sample_shape[:1]:
+        n0 = sample_shape[0]
+        return int(np.prod(sample_shape[1:], dtype=np.int64)) if n0 else 1
+    expected = f"{sample_shape[:1]} or {sample_shape}" if sample_shape else f"{sample_shape}"
+    raise ValueError(f"sample_weight has shape {weight_shape}; expected {expected} "
+                     f"(one weight per leading-axis sample, or one per loss value)")
+
+
+def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int):
+    """(contiguous weights, group, total weight over all per-sample losses).
+
+    Raises ValueError for a wrong shape or a negative or non-finite weight.
+    """
+    w = as_float(sample_weight, "sample_weight", dtype)
+    group = sample_weight_group(w.shape, tuple(sample_shape))
+    w = np.ascontiguousarray(w)
+    total, bad = checks.weights(w, n_threads)
+    if bad >= 0:
+        where = np.unravel_index(bad, w.shape) if w.ndim else ()
+        raise ValueError(f"sample_weight must be finite and >= 0; sample_weight"
+                         f"[{', '.join(map(str, where))}] = {w.reshape(-1)[bad]!r}")
+    return w, group, total * group
+
+
+def check_out(out, shape, dtype: np.dtype, name: str, what: str) -> np.ndarray:
+    """`out` if it can take `what` (of this shape and dtype) in place; else ValueError."""
+    if not isinstance(out, np.ndarray):
+        raise ValueError(f"{name} must be a NumPy array; got {type(out).__name__}")
+    problems = []
+    if out.shape != shape:
+        problems.append(f"shape {out.shape} (expected {shape})")
+    if out.dtype != dtype:
+        problems.append(f"dtype {out.dtype} (expected {dtype})")
+    if not out.flags.c_contiguous:
+        problems.append("a non-C-contiguous layout")
+    if not out.flags.writeable:
+        problems.append("read-only memory")
+    if problems:
+        raise ValueError(f"{name} cannot hold the {what}: it has {', '.join(problems)}")
+    return out
+
+
+def check_no_overlap(outs, ins) -> None:
+    for o in outs:
+        for i in ins:
+            if i is not None and np.may_share_memory(o, i):
+                raise ValueError("out must not share memory with the input, target, "
+                                 "weights or another output")
