@@ -39,7 +39,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = "src/fastloss/_kernels"
-FAMILIES = ("pointwise",)
+FAMILIES = ("pointwise", "softmax")
 SINGLE = ("cpu", "checks")
 DIRECTIVES = {
     "language_level": 3,
@@ -159,9 +159,16 @@ class BuildExt(build_ext):
                   f"  libomp) or set FASTLOSS_OPENMP=required to make this an error.\n{bar}\n",
                   file=sys.stderr)
         msvc = self.compiler.compiler_type == "msvc"
-        base = ["/O2"] if msvc else ["-O3", "-fno-math-errno", "-fno-trapping-math",
-                                      "-Wno-unused-function", "-Wno-unreachable-code"]
+        # `cdef inline` helpers must really be inlined: the kernels' loops only vectorize
+        # once the scalar helpers (exp, log, the loss formulas) are part of the loop body.
+        force_inline = ("/DCYTHON_INLINE=__forceinline" if msvc else
+                        "-DCYTHON_INLINE=__inline__ __attribute__((__always_inline__, __unused__))")
+        base = ["/O2", force_inline] if msvc else [
+            "-O3", "-fno-math-errno", "-fno-trapping-math", force_inline,
+            "-Wno-unused-function", "-Wno-unreachable-code"]
         level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
+        if omp is None and not msvc:
+            base.append("-fopenmp-simd")      # reduce.h's `omp simd` without the runtime
         for ext in self.extensions:
             ext.extra_compile_args = base + level_flags[ext.fl_level] + (omp[0] if omp else [])
             ext.extra_link_args = omp[1] if omp else []

@@ -17,7 +17,7 @@ from types import SimpleNamespace
 from ._kernels import cpu
 
 LEVELS = ("baseline", "avx2", "avx512")
-FAMILIES = ("pointwise",)
+FAMILIES = ("pointwise", "softmax")
 
 
 def _load(level: str) -> SimpleNamespace | None:

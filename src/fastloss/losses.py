@@ -7,15 +7,18 @@ outputs, and makes one kernel call that reads the data once and writes each outp
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 
 from . import _dispatch
-from ._validation import (F32, F64, REDUCTIONS, as_float, check_no_overlap, check_out,
-                          check_reduction, check_same_shape, checked_weights, readable_1d,
-                          resolve_threads)
+from ._kernels import checks
+from ._validation import (F32, F64, REDUCTIONS, as_array, as_float, check_no_overlap,
+                          check_out, check_reduction, check_same_shape, checked_weights,
+                          compute_dtype, readable_1d, resolve_threads, rows_view)
 
-__all__ = ["Loss", "MSE", "MAE", "PseudoHuber", "BinaryCrossEntropy"]
+__all__ = ["Loss", "MSE", "MAE", "PseudoHuber", "BinaryCrossEntropy", "CrossEntropy",
+           "KLDivergence"]
 
 # What a kernel computes (the same values as in _kernels/blocks.pxd).
 VALUE, GRAD, HESS = 1, 2, 4
@@ -290,3 +293,223 @@ def _positive_finite(value, name: str) -> float:
     if isinstance(value, (bool, np.bool_)) or not (math.isfinite(v) and v > 0):
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
     return v
+
+
+# ------------------------------------------------------------------ softmax losses ----
+
+CE_INDEX, CE_PROBS, KL, KL_LOG = 0, 1, 2, 3     # as in _kernels/softmax.pyx
+
+
+def _class_labels(target, sample_shape, n_cls, ignore_index) -> np.ndarray:
+    """Integer class labels as C-contiguous int64 (values are checked by the kernel pass)."""
+    y = as_array(target, "target")
+    if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
+        pos = np.unravel_index(int(np.argmax(y)), y.shape)
+        raise ValueError(f"target[{', '.join(map(str, pos))}] = {y[pos]} is not a class "
+                         f"index in [0, {n_cls})")
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+
+class _Softmax(Loss):
+    """A loss over the last axis (classes): one value per row, shape input.shape[:-1]."""
+
+    __slots__ = ()
+
+    def _targets(self, target, x):
+        """(kernel kind, int64 labels or None, float targets or None)."""
+        raise NotImplementedError
+
+    def _class_weight(self, dtype, n_cls):
+        return None, float(n_cls)
+
+    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
+        x = as_float(input, "input")
+        if x.ndim == 0 or x.shape[-1] == 0:
+            raise ValueError(f"input must have a last axis of at least one class; "
+                             f"got shape {x.shape}")
+        dtype = x.dtype
+        shape, sample_shape, n_cls = x.shape, x.shape[:-1], x.shape[-1]
+        kind, y, t = self._targets(target, x)
+        if reduction not in REDUCTIONS:
+            check_reduction(reduction)
+        nt = resolve_threads(n_threads)
+        if sample_weight is None:
+            w, group, total_w = None, 1, float(math.prod(sample_shape))
+        else:
+            w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt)
+        cw, cw_sum = self._class_weight(dtype, n_cls)
+        if kind == CE_INDEX:
+            total_w, bad = checks.labels(y.reshape(-1), n_cls, self.ignore_index, cw, w,
+                                         group, dtype is F32, nt)
+            if bad >= 0:
+                pos = np.unravel_index(bad, y.shape) if y.ndim else ()
+                raise ValueError(f"target[{', '.join(map(str, pos))}] = "
+                                 f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
+                                 f"nor ignore_index={self.ignore_index}")
+        grad, hess = _outputs(mode, out, shape, dtype, (x, t, w))
+        value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
+        scale = 1.0
+        if reduction == "mean":
+            if total_w == 0:            # empty, all ignored or all weights 0: 0.0, never NaN
+                for arr in (grad, hess):
+                    if arr is not None:
+                        arr.fill(0)
+                return _result(mode, 0.0, grad, hess)
+            scale = 1.0 / total_w
+        total = _dispatch.kernels.softmax.softmax(
+            kind, mode, self.from_logits, rows_view(x), None if y is None else y.reshape(-1),
+            None if t is None else rows_view(t), cw, cw_sum, w, group, value, grad, hess,
+            scale, self._smoothing(), self._ignore(), nt)
+        if value is None:
+            value = total * scale if reduction == "mean" else total
+        return _result(mode, value, grad, hess)
+
+    def _smoothing(self) -> float:
+        return 0.0
+
+    def _ignore(self) -> int:
+        return 0
+
+
+class CrossEntropy(_Softmax):
+    """Cross-entropy over the last axis (classes), with PyTorch's options and semantics.
+
+    ``input`` holds logits (``from_logits=True``, the default) or probabilities, shape
+    ``(..., C)``.  ``target`` is either integer class indices of shape ``input.shape[:-1]``
+    (any integer dtype) or class probabilities of ``input``'s shape.
+
+    Per row, with ``p = softmax(x)``, class weights ``w`` and smoothing ``e``:
+    ``l = (1 - e) w_y (-log p_y) + (e / C) sum_c w_c (-log p_c)`` for class indices,
+    ``l = -sum_c w_c ((1 - e) t_c + e / C) log p_c`` for probabilities.  The gradient with
+    respect to the logits is ``A p - a`` (``a_c`` the weighted smoothed target, ``A`` its
+    sum), the Hessian diagonal ``A p (1 - p)``.
+
+    ``"mean"`` divides by the sum of ``w_y`` (times sample weights) over rows that are not
+    ignored, as PyTorch does; with probability targets it divides by the number of rows
+    (or the sum of sample weights), also as PyTorch does.  Rows whose label equals
+    ``ignore_index`` contribute 0 and get a zero gradient.  Logits of ``-inf`` mask a class
+    (gradient exactly 0 there); with probability targets a class whose target is 0
+    contributes 0 even when masked (``0 log 0 = 0``; PyTorch would give NaN).  With
+    ``from_logits=False``, each log is clamped at -100 and the gradient divides by
+    ``max(p, 1e-12)``.
+
+    Parameters
+    ----------
+    from_logits : bool, default True
+    class_weight : array-like of shape (C,), optional; finite and >= 0
+    ignore_index : int, default -100
+    label_smoothing : float in [0, 1], default 0
+
+    Example: three classes, cat / car / rhino
+    -------
+    >>> import numpy as np, fastloss
+    >>> logits = np.array([[2.0, 0.5, -1.0],     # confident: cat
+    ...                    [0.1, 0.2, 3.0]])     # confident: rhino
+    >>> labels = np.array([0, 1])                # truth: cat, car
+    >>> loss = fastloss.CrossEntropy()
+    >>> round(loss(logits, labels), 4)
+    1.6801
+    >>> value, grad = loss.value_and_grad(logits, labels)
+    >>> grad.round(3)
+    array([[-0.094,  0.077,  0.017],
+           [ 0.021, -0.477,  0.456]])
+    """
+
+    __slots__ = ("from_logits", "class_weight", "ignore_index", "label_smoothing", "_cw")
+
+    def __init__(self, from_logits: bool = True, class_weight=None, ignore_index: int = -100,
+                 label_smoothing: float = 0.0):
+        self.from_logits = bool(from_logits)
+        if isinstance(ignore_index, (bool, np.bool_)) or not hasattr(ignore_index, "__index__"):
+            raise ValueError(f"ignore_index must be an integer; got {ignore_index!r}")
+        self.ignore_index = operator.index(ignore_index)
+        try:
+            eps = float(label_smoothing)
+        except (TypeError, ValueError):
+            raise ValueError(f"label_smoothing must be a number in [0, 1]; "
+                             f"got {label_smoothing!r}") from None
+        if not 0.0 <= eps <= 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+        self.label_smoothing = eps
+        self.class_weight = None
+        self._cw = {}
+        if class_weight is not None:
+            cw = np.array(as_float(class_weight, "class_weight", F64), dtype=F64, order="C")
+            if cw.ndim != 1:
+                raise ValueError(f"class_weight must have shape (C,); got {cw.shape}")
+            if not np.all(np.isfinite(cw) & (cw >= 0)):
+                raise ValueError("class_weight must be finite and >= 0")
+            cw.flags.writeable = False
+            self.class_weight = cw
+            self._cw = {F64: cw, F32: cw.astype(F32)}
+
+    def _class_weight(self, dtype, n_cls):
+        if self.class_weight is None:
+            return None, float(n_cls)
+        if self.class_weight.shape != (n_cls,):
+            raise ValueError(f"class_weight has shape {self.class_weight.shape} but the input "
+                             f"has {n_cls} classes (expected shape ({n_cls},))")
+        cw = self._cw[dtype]
+        return cw, float(cw.sum(dtype=np.float64))
+
+    def _targets(self, target, x):
+        tgt = as_array(target, "target")
+        sample_shape = x.shape[:-1]
+        if tgt.shape == sample_shape:
+            if tgt.dtype.kind in "iu":
+                return CE_INDEX, _class_labels(tgt, sample_shape, x.shape[-1],
+                                               self.ignore_index), None
+            if tgt.dtype.kind in "fbc":
+                raise ValueError(f"class indices must be integers; got a target of dtype "
+                                 f"{tgt.dtype} and shape {tgt.shape} (for probabilities, "
+                                 f"give the input's shape {x.shape})")
+            compute_dtype(tgt.dtype, "target")         # raises TypeError
+        if tgt.shape == x.shape:
+            return CE_PROBS, None, as_float(tgt, "target", x.dtype)
+        raise ValueError(f"target shape {tgt.shape} matches neither class indices "
+                         f"{sample_shape} nor probabilities {x.shape} for input shape "
+                         f"{x.shape}")
+
+    def _smoothing(self):
+        return self.label_smoothing
+
+    def _ignore(self):
+        return self.ignore_index
+
+    def _params(self):
+        return {"from_logits": self.from_logits, "class_weight": self.class_weight,
+                "ignore_index": self.ignore_index, "label_smoothing": self.label_smoothing}
+
+
+class KLDivergence(_Softmax):
+    """Kullback-Leibler divergence ``KL(t || q)`` per row over the last axis.
+
+    ``l = sum_c t_c (log t_c - log q_c)`` with ``q = softmax(x)`` (``from_logits=True``, the
+    default) or ``q = x`` (probabilities), and ``0 log 0 = 0``.  ``log_target=True`` means the
+    target holds ``log t``.  Gradient with respect to the logits ``sum(t) q - t``, Hessian
+    diagonal ``sum(t) q (1 - q)``.  ``"mean"`` averages over rows (PyTorch's
+    ``reduction="batchmean"``, the mathematically correct KL mean; PyTorch's ``"mean"``
+    would divide by the number of elements).  A target of 0 (``-inf`` with ``log_target``)
+    contributes exactly 0, where PyTorch's ``log_target`` form gives NaN.
+
+    Example
+    -------
+    >>> import numpy as np, fastloss
+    >>> t = np.array([[0.5, 0.5, 0.0]])
+    >>> round(fastloss.KLDivergence()(np.log([[0.25, 0.25, 0.5]]), t), 6)
+    0.693147
+    """
+
+    __slots__ = ("from_logits", "log_target")
+
+    def __init__(self, from_logits: bool = True, log_target: bool = False):
+        self.from_logits = bool(from_logits)
+        self.log_target = bool(log_target)
+
+    def _targets(self, target, x):
+        t = as_float(target, "target", x.dtype)
+        check_same_shape(x, t)
+        return (KL_LOG if self.log_target else KL), None, t
+
+    def _params(self):
+        return {"from_logits": self.from_logits, "log_target": self.log_target}

@@ -87,19 +87,38 @@ cdef inline double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
     return s
 
 
-cdef inline double lane_sum(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum of n values in double, in eight interleaved lanes (vectorizes; fixed order)."""
-    cdef double acc[8]
-    cdef Py_ssize_t i, j
-    cdef Py_ssize_t n8 = n - n % 8
-    for j in range(8):
-        acc[j] = 0.0
-    for i in range(0, n8, 8):
-        for j in range(8):
-            acc[j] += v[i + j]
-    for i in range(n8, n):
-        acc[i - n8] += v[i]
-    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+cdef extern from "reduce.h" nogil:
+    double fl_sum_f32(const float* v, Py_ssize_t n)
+    double fl_sum_f64(const double* v, Py_ssize_t n)
+    float fl_max_f32(const float* v, Py_ssize_t n)
+    double fl_max_f64(const double* v, Py_ssize_t n)
+    void fl_split_sum_f32(const float* e, Py_ssize_t n, double* t, double* k)
+    void fl_split_sum_f64(const double* e, Py_ssize_t n, double* t, double* k)
+
+
+cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Sum of n values in float64, vectorized in a fixed lane order (reduce.h)."""
+    if floating is float:
+        return fl_sum_f32(v, n)
+    else:
+        return fl_sum_f64(v, n)
+
+
+cdef inline floating vmax(const floating* v, Py_ssize_t n) noexcept nogil:
+    """Maximum of n values, vectorized; NaN may be skipped (callers let it propagate)."""
+    if floating is float:
+        return fl_max_f32(v, n)
+    else:
+        return fl_max_f64(v, n)
+
+
+cdef inline void split_sum(const floating* e, Py_ssize_t n, double* t, double* k) noexcept nogil:
+    """t += sum of e < 1, k += count of e == 1: the softmax sum S = k + t, kept apart so
+    that S - 1 = (k - 1) + t is exact (reduce.h)."""
+    if floating is float:
+        fl_split_sum_f32(e, n, t, k)
+    else:
+        fl_split_sum_f64(e, n, t, k)
 
 
 cdef inline const floating* tile_of(const floating* base, Py_ssize_t stride, Py_ssize_t i0,

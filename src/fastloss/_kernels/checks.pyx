@@ -13,7 +13,7 @@ from cython.parallel cimport prange
 from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
-from .blocks cimport BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, team_size, ordered_sum, lane_sum
+from .blocks cimport BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, team_size, ordered_sum, vsum
 
 cnp.import_array()
 
@@ -46,7 +46,7 @@ cdef double check_weights(const floating* w, Py_ssize_t n, int n_threads,
         if hi > n:
             hi = n
         first[b] = first_bad_weight(w, lo, hi)
-        sums[b] = lane_sum(w + lo, hi - lo)
+        sums[b] = vsum(w + lo, hi - lo)
     bad[0] = -1
     for b in range(blk.n_blocks):
         if first[b] >= 0:
@@ -67,4 +67,76 @@ def weights(cnp.ndarray w, int n_threads):
     else:
         with nogil:
             total = check_weights(<const double*>p, n, n_threads, &bad)
+    return total, bad
+
+
+cdef double check_labels(const long long* y, Py_ssize_t n, long long n_cls, long long ignore,
+                         const floating* cw, const floating* sw, Py_ssize_t group,
+                         int n_threads, Py_ssize_t* bad) noexcept nogil:
+    """Denominator of a class-weighted mean: sum over non-ignored rows r of
+    sw[r // group] * cw[y[r]] (1 for a missing weight); bad = first invalid label or -1."""
+    cdef double sums[MAX_BLOCKS]
+    cdef Py_ssize_t first[MAX_BLOCKS]
+    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
+    cdef int nt = team_size(n_threads, n, blk.n_blocks)
+    cdef Py_ssize_t b, lo, hi, i
+    cdef long long v
+    cdef double acc, wi
+    for b in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
+        lo = b * blk.size
+        hi = lo + blk.size
+        if hi > n:
+            hi = n
+        first[b] = -1
+        acc = 0
+        for i in range(lo, hi):
+            v = y[i]
+            if v == ignore:
+                continue
+            if v < 0 or v >= n_cls:
+                if first[b] < 0:
+                    first[b] = i
+                continue
+            wi = 1
+            if cw != NULL:
+                wi = cw[v]
+            if sw != NULL:
+                wi = wi * sw[i // group]
+            acc = acc + wi
+        sums[b] = acc
+    bad[0] = -1
+    for b in range(blk.n_blocks):
+        if first[b] >= 0:
+            bad[0] = first[b]
+            break
+    return ordered_sum(sums, blk.n_blocks)
+
+
+cdef inline const void* data_or_null(object arr):
+    if arr is None:
+        return NULL
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, object sw,
+           Py_ssize_t group, bint is_float32, int n_threads):
+    """(class-weighted count of the non-ignored rows, index of the first bad label or -1).
+
+    y is C-contiguous int64; cw (class weights) and sw (sample weights, one per `group`
+    rows) are None or C-contiguous of the compute dtype.
+    """
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(y)
+    cdef Py_ssize_t bad = -1
+    cdef double total
+    cdef const long long* yp = <const long long*>cnp.PyArray_DATA(y)
+    cdef const void* cwp = data_or_null(cw)
+    cdef const void* swp = data_or_null(sw)
+    if is_float32:
+        with nogil:
+            total = check_labels(yp, n, n_cls, ignore_index, <const float*>cwp,
+                                 <const float*>swp, group, n_threads, &bad)
+    else:
+        with nogil:
+            total = check_labels(yp, n, n_cls, ignore_index, <const double*>cwp,
+                                 <const double*>swp, group, n_threads, &bad)
     return total, bad

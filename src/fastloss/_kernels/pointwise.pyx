@@ -28,7 +28,7 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
                       value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
-                      ordered_sum, lane_sum, tile_of, grouped_tile, cyclic_tile, fill)
+                      ordered_sum, vsum, tile_of, grouped_tile, cyclic_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 
 cnp.import_array()
@@ -271,7 +271,7 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
         else:
             bce_tile(xp, tp, wp, pwp, n, lp, gp, hp, s, a.loss == BCE_LOGITS, m)
         if Mode is not grad_and_hess:
-            acc += lane_sum(lp, n)
+            acc += vsum(lp, n)
         i0 += n
     return acc
 
@@ -347,3 +347,39 @@ def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
         with nogil:
             total = run(&a, <const double*>a.x, n, mode, n_threads)
     return total
+
+
+# ------------------------------------------------------------- vector math, for tests ----
+
+cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating one = 1
+    if fn == 0:
+        for i in range(n):
+            out[i] = vexp(x[i])
+    elif fn == 1:
+        for i in range(n):
+            out[i] = vlog(x[i])
+    elif fn == 2:
+        for i in range(n):
+            out[i] = vlog1p(x[i])
+    else:
+        for i in range(n):
+            out[i] = vlog1p_unit(x[i], one / (one + x[i]))
+
+
+MATH = {"exp": 0, "log": 1, "log1p": 2, "log1p_unit": 3}
+
+
+def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
+    """out = name(x) elementwise with this build's vectorized math (tests use it to check
+    the error bounds of every instruction-set level).  x, out: C-contiguous, same float
+    dtype and size; "log1p_unit" is log1p on [0, 1]."""
+    cdef int fn = MATH[name]
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            apply_math(fn, <const float*>cnp.PyArray_DATA(x), <float*>cnp.PyArray_DATA(out), n)
+    else:
+        with nogil:
+            apply_math(fn, <const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)

@@ -1,0 +1,604 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
+"""Softmax losses over the last axis: cross-entropy and KL divergence.
+
+Design
+------
+Input is a stack of rows (N, C): contiguous classes, any row stride.  From logits, every
+loss here is a function of the row's softmax p = exp(z - m) / S, m = max(z), S = sum exp(z - m),
+and of effective target weights a_c:
+
+    loss  l = sum_c a_c (log S + m - z_c) + sum_c a_c lambda_c   (terms with a_c = 0 are 0)
+    grad  g_c = A p_c - a_c,  A = sum_c a_c        hess  h_c = A p_c (1 - p_c)
+
+cross-entropy with class indices:  a_c = w_c ((1 - eps) [c == y] + eps / C), lambda = 0
+cross-entropy with probabilities:  a_c = w_c ((1 - eps) t_c + eps / C),       lambda = 0
+KL divergence:                     a_c = t_c,                                 lambda_c = log t_c
+
+log S is computed as log1p(S - 1) with S - 1 = (k - 1) + T, where k counts the classes at
+the maximum and T sums the others: a confident correct prediction gets its tiny loss to
+full relative precision instead of log(1 + tiny) = 0.  Sums over classes accumulate in
+float64 in both dtypes; everything elementwise stays in the input's dtype.
+
+Two traversals, chosen by C, share the per-row formulas (``finish_*``):
+
+* wide rows (C > NARROW_MAX): row by row, in chunks of TILE classes: max; exp(z - m)
+  written straight into the gradient row (a stack chunk for value-only calls) and summed;
+  then one scaling pass over the row while it is still in cache.
+* narrow rows (C <= NARROW_MAX, e.g. 2-16 classes): NARROW_ROWS rows at once, transposed
+  into (C, rows) stack tiles so that every step is a vector operation across rows instead
+  of a short scalar loop per row.
+
+From probabilities (from_logits=False) the loss is elementwise within a row,
+-a_c clamp(log p_c, -100) (KL: a_c (log a_c - clamp(log q_c, -100))), with the gradient
+-a_c / max(p_c, 1e-12) and its derivative as Hessian (PyTorch's clamps).
+
+The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+cimport numpy as cnp
+
+from libc.math cimport INFINITY
+
+from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
+                      value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
+                      ordered_sum, vsum, vmax, split_sum, grouped_tile, fill)
+from .vecmath cimport vexp, vlog, vlog1p
+
+cnp.import_array()
+
+cdef enum:
+    CE_INDEX = 0        # cross-entropy, integer class labels
+    CE_PROBS = 1        # cross-entropy, probability targets
+    KL = 2              # KL divergence, probability targets
+    KL_LOG = 3          # KL divergence, log-probability targets
+
+cdef enum:
+    NARROW_MAX = 32     # classes at most for the row-parallel (transposed) traversal
+    NARROW_ROWS = 64    # rows per narrow tile (tiles of NARROW_MAX * NARROW_ROWS elements)
+
+KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
+
+
+cdef struct Args:
+    int kind
+    Py_ssize_t n_cls
+    const void* x               # input rows, classes contiguous
+    Py_ssize_t x_row            # row stride in elements
+    const long long* y          # CE_INDEX: class labels (validated)
+    long long ignore_index
+    const void* t               # CE_PROBS, KL, KL_LOG: target rows
+    Py_ssize_t t_row
+    const void* cw              # class weights or NULL
+    double cw_sum               # sum of class weights (C without them)
+    const void* sw              # sample weight per row or NULL; row r uses sw[r // sw_group]
+    Py_ssize_t sw_group
+    void* value                 # per-row weighted losses ("none") or NULL
+    void* grad                  # (rows, C) C-contiguous, or NULL
+    void* hess
+    double scale                # factor of grad and hess: 1 / denominator for "mean"
+    double smoothing            # label smoothing eps (cross-entropy)
+
+
+# ------------------------------------------------------------------ per-row formulas ----
+# Shared by both traversals; in the input's dtype (float32 stays float32), from sums over
+# the row that were accumulated in float64.
+
+cdef inline floating log_sum(floating T, floating k) noexcept nogil:
+    # log S = log1p(S - 1) with S - 1 = (k - 1) + T: 1 + T is never rounded
+    cdef floating one = 1
+    return vlog1p((k - one) + T)
+
+
+cdef inline floating finish_index(floating T, floating k, floating D, floating gap_y,
+                                  floating e_y, floating wy, floating s, floating eps,
+                                  floating eps_c, floating cw_sum, floating* f, floating* As,
+                                  floating* gy, floating* hy) noexcept nogil:
+    """Loss of a CE_INDEX row (before its sample weight) and its gradient factors.
+
+    gap_y = m - z_y, e_y = exp(z_y - m), wy = class weight of y, s = sample weight * scale.
+    Gradient g_c = f e_c - s eps_c w_c except g_y = gy; Hessian h_c = As p_c (1 - p_c)
+    except h_y = hy.  If y is the only class at the maximum, 1 - p_y = T / S exactly, so a
+    confident correct prediction keeps its tiny g_y and h_y (p_y - 1 would round to 0).
+    """
+    cdef floating zero = 0, one = 1
+    cdef floating S = k + T
+    cdef floating rS = one / S
+    cdef floating L = log_sum(T, k)
+    cdef floating keep = one - eps
+    cdef floating A = keep * wy + eps_c * cw_sum
+    cdef floating py = e_y * rS
+    cdef floating qy = T * rS if (gap_y == zero and k == one) else one - py     # 1 - p_y
+    f[0] = s * A * rS
+    As[0] = s * A
+    gy[0] = s * (eps_c * (cw_sum * py - wy) - keep * wy * qy)
+    hy[0] = s * A * py * qy
+    return keep * wy * (L + gap_y) + eps_c * (cw_sum * L + D)
+
+
+cdef inline floating finish_dense(floating T, floating k, floating A, floating B, floating s,
+                                  floating* f, floating* As) noexcept nogil:
+    """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p)."""
+    f[0] = s * A / (k + T)
+    As[0] = s * A
+    return A * log_sum(T, k) + B
+
+
+cdef inline floating dense_b(int kind, floating av, floating t, floating gap) noexcept nogil:
+    # a_c (lambda_c + m - z_c), 0 where a_c = 0 (0 log 0 = 0; masked -inf logits stay finite)
+    cdef floating zero = 0
+    if kind == KL:
+        return av * (vlog(t) + gap) if av != 0 else zero
+    if kind == KL_LOG:
+        return av * (t + gap) if av != 0 else zero
+    return av * gap if av != 0 else zero
+
+
+cdef inline void dense_weights(const Args* a, const floating* t, const floating* cw,
+                               Py_ssize_t n, floating* out) noexcept nogil:
+    """a_c of n classes of dense targets: CE_PROBS w ((1 - eps) t + eps / C); KL t;
+    KL_LOG exp(t)."""
+    cdef Py_ssize_t c
+    cdef floating one = 1
+    cdef floating keep = <floating>(1 - a.smoothing)
+    cdef floating eps_c = <floating>(a.smoothing / a.n_cls)
+    if a.kind == CE_PROBS:
+        if cw == NULL:
+            for c in range(n):
+                out[c] = keep * t[c] + eps_c
+        else:
+            for c in range(n):
+                out[c] = cw[c] * (keep * t[c] + eps_c)
+    elif a.kind == KL_LOG:
+        for c in range(n):
+            out[c] = vexp(t[c])
+    else:
+        for c in range(n):
+            out[c] = t[c]
+
+
+# ------------------------------------------------------------------ wide rows ----
+
+cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noexcept nogil:
+    """Weighted loss of one row from logits; writes its gradient (and Hessian) row."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef const floating* z = <const floating*>a.x + r * a.x_row
+    cdef const floating* cw = <const floating*>a.cw
+    cdef const floating* trow = NULL
+    cdef floating* grow = NULL
+    cdef floating* hrow = NULL
+    cdef floating chunk[TILE]
+    cdef floating abuf[TILE]
+    cdef floating bbuf[TILE]
+    cdef floating* e
+    cdef Py_ssize_t c0, n, c
+    cdef floating m, p, k0, ps, zero = 0, one = 1
+    cdef double T = 0, K = 0, A = 0, B = 0, D = 0
+    cdef floating s = <floating>(sw_r * a.scale)
+    cdef floating eps = <floating>a.smoothing
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef floating l, f = 0, As = 0, gy = 0, hy = 0, wy = 1
+    cdef long long y = 0
+    if Mode is not value_only:
+        grow = <floating*>a.grad + r * C
+    if Mode is grad_and_hess:
+        hrow = <floating*>a.hess + r * C
+    if a.kind == CE_INDEX:
+        y = a.y[r]
+        if y == a.ignore_index:
+            if Mode is not value_only:
+                fill(grow, C, zero)
+            if Mode is grad_and_hess:
+                fill(hrow, C, zero)
+            return 0
+    else:
+        trow = <const floating*>a.t + r * a.t_row
+    m = vmax(z, C)
+    # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or a stack chunk)
+    c0 = 0
+    while c0 < C:
+        n = C - c0 if C - c0 < TILE else TILE
+        e = &chunk[0] if Mode is value_only else grow + c0
+        for c in range(n):
+            e[c] = vexp(z[c0 + c] - m)
+        split_sum(e, n, &T, &K)
+        if a.kind == CE_INDEX:
+            if eps_c > 0:
+                for c in range(n):
+                    bbuf[c] = (one if cw == NULL else cw[c0 + c]) * (m - z[c0 + c])
+                D += vsum(&bbuf[0], n)
+        else:
+            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            for c in range(n):
+                bbuf[c] = dense_b(a.kind, abuf[c], trow[c0 + c], m - z[c0 + c])
+            A += vsum(&abuf[0], n)
+            B += vsum(&bbuf[0], n)
+        c0 += n
+    if a.kind == CE_INDEX:
+        if cw != NULL:
+            wy = cw[y]
+        l = finish_index(<floating>T, <floating>K, <floating>D, m - z[y], vexp(z[y] - m), wy,
+                         s, eps, eps_c, <floating>a.cw_sum, &f, &As, &gy, &hy)
+    else:
+        l = finish_dense(<floating>T, <floating>K, <floating>A, <floating>B, s, &f, &As)
+    if Mode is value_only:
+        return sw_r * l
+    # pass 3: gradient (and Hessian) from e, still in cache
+    k0 = s * eps_c
+    ps = <floating>(1 / (K + T))
+    c0 = 0
+    while c0 < C:
+        n = C - c0 if C - c0 < TILE else TILE
+        e = grow + c0
+        if Mode is grad_and_hess:
+            for c in range(n):
+                p = e[c] * ps
+                hrow[c0 + c] = As * p * (one - p)
+        if a.kind != CE_INDEX:
+            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            for c in range(n):
+                e[c] = f * e[c] - s * abuf[c]
+        elif cw == NULL:
+            for c in range(n):
+                e[c] = f * e[c] - k0
+        else:
+            for c in range(n):
+                e[c] = f * e[c] - k0 * cw[c0 + c]
+        c0 += n
+    if a.kind == CE_INDEX:
+        grow[y] = gy
+        if Mode is grad_and_hess:
+            hrow[y] = hy
+    return sw_r * l
+
+
+# ------------------------------------------------------------------ narrow rows ----
+
+cdef inline void copy_out_rows(const floating* srcT, Py_ssize_t R, Py_ssize_t C,
+                               floating* dst) noexcept nogil:
+    """dst[r * C + c] = srcT[c * R + r]: a transposed (C, R) tile back to R rows.
+
+    Classes outer, rows inner: strided stores and contiguous loads.  (The other order,
+    short contiguous stores and strided loads, measured 7x slower.)"""
+    cdef Py_ssize_t r, c
+    for c in range(C):
+        for r in range(R):
+            dst[r * C + c] = srcT[c * R + r]
+
+
+cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
+                        Mode mode) noexcept nogil:
+    """Weighted loss of rows r0 .. r0+R (R <= NARROW_ROWS, C <= NARROW_MAX) from logits.
+
+    The rows are transposed into zT[c * R + r], so that every step is a loop over rows
+    for each class: vector instructions work across rows instead of along a short row.
+    Per-row results live in arrays of R values; the per-row formulas run as one loop over
+    rows, vectorized too.  Gradient and Hessian are formed in the transposed tile and
+    copied back to rows.
+    """
+    cdef Py_ssize_t C = a.n_cls
+    cdef const floating* cw = <const floating*>a.cw
+    cdef floating zT[NARROW_MAX * NARROW_ROWS]     # z, then e = exp(z - m)
+    cdef floating aT[NARROW_MAX * NARROW_ROWS]     # dense targets, then a_c
+    cdef floating oT[NARROW_MAX * NARROW_ROWS]     # gradient or Hessian, transposed
+    cdef floating wv[NARROW_MAX]                   # class weights (ones without them)
+    cdef double sums[4][NARROW_ROWS]               # per-row sums over classes, float64:
+    cdef double* T = &sums[0][0]                   #   e below 1
+    cdef double* A = &sums[1][0]                   #   dense: a_c
+    cdef double* B = &sums[2][0]                   #   dense: a_c (lambda_c + m - z_c)
+    cdef double* D = &sums[3][0]                   #   CE_INDEX with smoothing: w_c (m - z_c)
+    cdef floating K[NARROW_ROWS]                   # classes at the maximum (a count)
+    cdef floating m[NARROW_ROWS]                   # row maximum
+    cdef floating gap[NARROW_ROWS]                 # CE_INDEX: m - z_y
+    cdef floating ey[NARROW_ROWS]                  # CE_INDEX: e_y
+    cdef floating wy[NARROW_ROWS]                  # CE_INDEX: w_y
+    cdef floating sr[NARROW_ROWS]                  # sample weight * scale (0 if ignored)
+    cdef floating lr[NARROW_ROWS]                  # weighted loss per row
+    cdef floating fr[NARROW_ROWS]                  # g_c = fr e_c - kr w_c (or - sr a_c)
+    cdef floating kr[NARROW_ROWS]
+    cdef floating pr[NARROW_ROWS]                  # 1 / S
+    cdef floating hr[NARROW_ROWS]                  # h_c = hr p_c (1 - p_c)
+    cdef floating gyr[NARROW_ROWS]                 # CE_INDEX: exact g_y and h_y
+    cdef floating hyr[NARROW_ROWS]
+    cdef long long yr[NARROW_ROWS]
+    cdef bint ignored[NARROW_ROWS]
+    cdef bint any_ignored = False
+    cdef const floating* src
+    cdef floating v, p, f, As, gy, hy, zero = 0, one = 1
+    cdef floating eps = <floating>a.smoothing
+    cdef floating keep = one - eps
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef floating cw_sum = <floating>a.cw_sum
+    cdef floating scale = <floating>a.scale
+    cdef Py_ssize_t r, c, i
+    cdef long long y
+    for c in range(C):
+        wv[c] = one if cw == NULL else cw[c]
+    for i in range(4 * NARROW_ROWS):
+        (&sums[0][0])[i] = 0
+    # transpose in (strided loads, contiguous stores), row maxima
+    src = <const floating*>a.x + r0 * a.x_row
+    for c in range(C):
+        for r in range(R):
+            zT[c * R + r] = src[r * a.x_row + c]
+    for r in range(R):
+        m[r] = zT[r]
+        K[r] = zero
+    for c in range(1, C):
+        for r in range(R):
+            v = zT[c * R + r]
+            m[r] = v if v > m[r] else m[r]
+    # what needs z itself, before it becomes e
+    if a.kind == CE_INDEX:
+        for r in range(R):
+            y = a.y[r0 + r]
+            ignored[r] = y == a.ignore_index
+            any_ignored = any_ignored or ignored[r]
+            yr[r] = 0 if ignored[r] else y
+            gap[r] = m[r] - zT[yr[r] * R + r]
+            wy[r] = wv[yr[r]]
+        if eps_c > 0:
+            for c in range(C):
+                for r in range(R):
+                    D[r] += wv[c] * (m[r] - zT[c * R + r])
+    else:
+        src = <const floating*>a.t + r0 * a.t_row
+        for c in range(C):
+            for r in range(R):
+                aT[c * R + r] = src[r * a.t_row + c]
+        for c in range(C):
+            for r in range(R):
+                i = c * R + r
+                if a.kind == CE_PROBS:
+                    v = wv[c] * (keep * aT[i] + eps_c)
+                elif a.kind == KL_LOG:
+                    v = vexp(aT[i])
+                else:
+                    v = aT[i]
+                B[r] += dense_b(a.kind, v, aT[i], m[r] - zT[i])
+                A[r] += v
+                aT[i] = v
+    # e = exp(z - m) in place, and its sums
+    for c in range(C):
+        for r in range(R):
+            i = c * R + r
+            v = vexp(zT[i] - m[r])
+            zT[i] = v
+            T[r] += zero if v == one else v
+            K[r] += one if v == one else zero
+    # per-row losses and factors: one branch-free loop over rows
+    for r in range(R):
+        sr[r] = zero if (a.kind == CE_INDEX and ignored[r]) else sw[r] * scale
+    if a.kind == CE_INDEX:
+        for r in range(R):
+            ey[r] = zT[yr[r] * R + r]
+        for r in range(R):
+            lr[r] = sw[r] * finish_index(<floating>T[r], K[r], <floating>D[r], gap[r], ey[r],
+                                         wy[r], sr[r], eps, eps_c, cw_sum, &f, &As, &gy, &hy)
+            lr[r] = zero if ignored[r] else lr[r]
+            fr[r] = f
+            hr[r] = As
+            gyr[r] = gy
+            hyr[r] = hy
+    else:
+        for r in range(R):
+            lr[r] = sw[r] * finish_dense(<floating>T[r], K[r], <floating>A[r], <floating>B[r],
+                                         sr[r], &f, &As)
+            fr[r] = f
+            hr[r] = As
+    if a.value != NULL:
+        for r in range(R):
+            (<floating*>a.value)[r0 + r] = lr[r]
+    if Mode is value_only:
+        return vsum(&lr[0], R)
+    for r in range(R):
+        kr[r] = sr[r] * eps_c
+        pr[r] = one / (K[r] + <floating>T[r])
+    # Hessian, then gradient, formed transposed and copied back to rows
+    if Mode is grad_and_hess:
+        for c in range(C):
+            for r in range(R):
+                p = zT[c * R + r] * pr[r]
+                oT[c * R + r] = hr[r] * p * (one - p)
+        if a.kind == CE_INDEX:
+            for r in range(R):
+                oT[yr[r] * R + r] = hyr[r]
+        copy_out_rows(&oT[0], R, C, <floating*>a.hess + r0 * C)
+    if a.kind == CE_INDEX:
+        for c in range(C):
+            for r in range(R):
+                oT[c * R + r] = fr[r] * zT[c * R + r] - kr[r] * wv[c]
+        for r in range(R):
+            oT[yr[r] * R + r] = gyr[r]
+    else:
+        for c in range(C):
+            for r in range(R):
+                oT[c * R + r] = fr[r] * zT[c * R + r] - sr[r] * aT[c * R + r]
+    copy_out_rows(&oT[0], R, C, <floating*>a.grad + r0 * C)
+    if any_ignored:                 # ignored rows: zero gradient, whatever their logits
+        for r in range(R):
+            if ignored[r]:
+                fill(<floating*>a.grad + (r0 + r) * C, C, zero)
+                if Mode is grad_and_hess:
+                    fill(<floating*>a.hess + (r0 + r) * C, C, zero)
+    return vsum(&lr[0], R)
+
+
+# ------------------------------------------------------------------ from probabilities ----
+
+cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noexcept nogil:
+    """Weighted loss of one row whose input holds probabilities (from_logits=False)."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef const floating* p = <const floating*>a.x + r * a.x_row
+    cdef const floating* cw = <const floating*>a.cw
+    cdef const floating* trow = NULL
+    cdef floating* grow = NULL
+    cdef floating* hrow = NULL
+    cdef floating abuf[TILE]
+    cdef floating lbuf[TILE]
+    cdef floating s = <floating>(sw_r * a.scale)
+    cdef floating eps = 1e-12
+    cdef floating lo = -100
+    cdef floating zero = 0, one = 1
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef floating keep_y = 0
+    cdef floating lp, lam, pc
+    cdef Py_ssize_t c0, n, c
+    cdef long long y = -1
+    cdef double total = 0
+    if Mode is not value_only:
+        grow = <floating*>a.grad + r * C
+    if Mode is grad_and_hess:
+        hrow = <floating*>a.hess + r * C
+    if a.kind == CE_INDEX:
+        y = a.y[r]
+        if y == a.ignore_index:
+            if Mode is not value_only:
+                fill(grow, C, zero)
+            if Mode is grad_and_hess:
+                fill(hrow, C, zero)
+            return 0
+        keep_y = <floating>((1 - a.smoothing) * (1 if cw == NULL else cw[y]))
+    else:
+        trow = <const floating*>a.t + r * a.t_row
+    c0 = 0
+    while c0 < C:
+        n = C - c0 if C - c0 < TILE else TILE
+        if a.kind == CE_INDEX:
+            for c in range(n):
+                abuf[c] = eps_c * (one if cw == NULL else cw[c0 + c])
+            if c0 <= y < c0 + n:
+                abuf[y - c0] += keep_y
+        else:
+            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+        for c in range(n):
+            pc = p[c0 + c]
+            lp = vlog(pc)
+            lp = lp if lp > lo else lo
+            lam = zero
+            if a.kind == KL:
+                lam = vlog(trow[c0 + c])
+            elif a.kind == KL_LOG:
+                lam = trow[c0 + c]
+            lbuf[c] = abuf[c] * (lam - lp) if abuf[c] != 0 else zero
+            if Mode is not value_only:
+                grow[c0 + c] = s * (-abuf[c] / (pc if pc > eps else eps))
+            if Mode is grad_and_hess:
+                hrow[c0 + c] = s * (abuf[c] / (pc * pc) if pc > eps else zero)
+        total += vsum(&lbuf[0], n)
+        c0 += n
+    return sw_r * total
+
+
+# ------------------------------------------------------------------ blocks and driver ----
+
+cdef double run_block(const Args* a, bint from_logits, Py_ssize_t lo, Py_ssize_t hi,
+                      floating dtype_tag, Mode mode) noexcept nogil:
+    """Weighted loss sum of rows lo .. hi, writing the requested outputs."""
+    cdef floating swbuf[NARROW_ROWS]
+    cdef floating ones[NARROW_ROWS]
+    cdef const floating* sw
+    cdef Py_ssize_t r0, R, r
+    cdef double acc = 0, l
+    cdef bint narrow = from_logits and a.n_cls <= NARROW_MAX
+    fill(&ones[0], NARROW_ROWS, <floating>1)
+    r0 = lo
+    while r0 < hi:
+        R = hi - r0 if hi - r0 < NARROW_ROWS else NARROW_ROWS
+        if a.sw == NULL:
+            sw = &ones[0]
+        else:
+            sw = grouped_tile(<const floating*>a.sw, a.sw_group, r0, R, &swbuf[0])
+        if narrow:
+            acc += narrow_rows(a, r0, R, sw, mode)
+        else:
+            for r in range(R):
+                if from_logits:
+                    l = wide_row(a, r0 + r, sw[r], mode)
+                else:
+                    l = prob_row(a, r0 + r, sw[r], mode)
+                if a.value != NULL:
+                    (<floating*>a.value)[r0 + r] = <floating>l
+                acc += l
+        r0 += R
+    return acc
+
+
+cdef inline double run_nth_block(const Args* a, bint from_logits, Py_ssize_t n_rows,
+                                 Blocking blk, Py_ssize_t b, int mode,
+                                 floating dtype_tag) noexcept nogil:
+    cdef Py_ssize_t lo = b * blk.size
+    cdef Py_ssize_t hi = lo + blk.size
+    cdef value_only v
+    cdef value_and_grad vg
+    cdef grad_and_hess gh
+    if hi > n_rows:
+        hi = n_rows
+    if mode == VALUE:
+        return run_block(a, from_logits, lo, hi, dtype_tag, v)
+    elif mode == VALUE | GRAD:
+        return run_block(a, from_logits, lo, hi, dtype_tag, vg)
+    return run_block(a, from_logits, lo, hi, dtype_tag, gh)
+
+
+cdef double run(const Args* a, bint from_logits, Py_ssize_t n_rows, int mode, int n_threads,
+                floating dtype_tag) noexcept nogil:
+    cdef double sums[MAX_BLOCKS]
+    cdef Py_ssize_t min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1
+    cdef Blocking blk = make_blocking(n_rows, min_rows)
+    cdef int nt = team_size(n_threads, n_rows * a.n_cls, blk.n_blocks)
+    cdef Py_ssize_t b
+    if nt == 1:
+        for b in range(blk.n_blocks):
+            sums[b] = run_nth_block(a, from_logits, n_rows, blk, b, mode, dtype_tag)
+    else:
+        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
+            sums[b] = run_nth_block(a, from_logits, n_rows, blk, b, mode, dtype_tag)
+    return ordered_sum(sums, blk.n_blocks)
+
+
+cdef inline const void* data_or_null(object arr):
+    if arr is None:
+        return NULL
+    return cnp.PyArray_DATA(<cnp.ndarray>arr)
+
+
+def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
+            object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
+            object grad, object hess, double scale, double smoothing,
+            long long ignore_index, int n_threads):
+    """Run one softmax loss over the rows of 2-D x (classes contiguous, any row stride).
+
+    The caller (fastloss.losses) has validated everything: y (CE_INDEX) is C-contiguous
+    int64 with every label in range or equal to ignore_index; t is 2-D like x (classes
+    contiguous); cw, sw, value, grad and hess are None or C-contiguous of x's dtype.
+    Returns the sum over rows of sample weight * loss.
+    """
+    cdef Args a
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0)
+    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef double total
+    a.kind = kind
+    a.n_cls = cnp.PyArray_DIM(x, 1)
+    a.x = cnp.PyArray_DATA(x)
+    a.x_row = cnp.PyArray_STRIDE(x, 0) // itemsize
+    a.y = <const long long*>data_or_null(y)
+    a.ignore_index = ignore_index
+    a.t = data_or_null(t)
+    a.t_row = 0 if t is None else cnp.PyArray_STRIDE(<cnp.ndarray>t, 0) // itemsize
+    a.cw = data_or_null(cw)
+    a.cw_sum = cw_sum
+    a.sw = data_or_null(sw)
+    a.sw_group = sw_group
+    a.value = <void*>data_or_null(value)
+    a.grad = <void*>data_or_null(grad)
+    a.hess = <void*>data_or_null(hess)
+    a.scale = scale
+    a.smoothing = smoothing
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            total = run(&a, from_logits, n_rows, mode, n_threads, <float>0)
+    else:
+        with nogil:
+            total = run(&a, from_logits, n_rows, mode, n_threads, <double>0)
+    return total
