@@ -383,3 +383,47 @@ def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
     else:
         with nogil:
             apply_math(fn, <const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)
+
+
+# ------------------------------------------------------- bandwidth floor, for benchmarks ----
+
+cdef void copy_or_add(const floating* a, const floating* b, floating* out, Py_ssize_t lo,
+                      Py_ssize_t hi) noexcept nogil:
+    cdef Py_ssize_t i
+    if b == NULL:
+        for i in range(lo, hi):
+            out[i] = a[i]
+    else:
+        for i in range(lo, hi):
+            out[i] = a[i] + b[i]
+
+
+cdef void run_floor(const floating* a, const floating* b, floating* out, Py_ssize_t n,
+                    int n_threads) noexcept nogil:
+    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
+    cdef int nt = team_size(n_threads, n, blk.n_blocks)
+    cdef Py_ssize_t bi, lo, hi
+    for bi in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
+        lo = bi * blk.size
+        hi = lo + blk.size
+        if hi > n:
+            hi = n
+        copy_or_add(a, b, out, lo, hi)
+
+
+def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):
+    """out = a + b (or out = a when b is None), with the losses' blocking and threads.
+
+    The least any fused kernel over the same bytes must do: benchmarks report the losses
+    as multiples of it.  a, b, out: C-contiguous, same float dtype and size.
+    """
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
+    cdef const void* bp = NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)
+    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
+        with nogil:
+            run_floor(<const float*>cnp.PyArray_DATA(a), <const float*>bp,
+                      <float*>cnp.PyArray_DATA(out), n, n_threads)
+    else:
+        with nogil:
+            run_floor(<const double*>cnp.PyArray_DATA(a), <const double*>bp,
+                      <double*>cnp.PyArray_DATA(out), n, n_threads)
