@@ -138,7 +138,7 @@ def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int
     if bad >= 0:
         where = np.unravel_index(bad, w.shape) if w.ndim else ()
         raise ValueError(f"sample_weight must be finite and >= 0; sample_weight"
-                         f"[{', '.join(map(str, where))}] = {w.reshape(-1)[bad]!r}")
+                         f"[{', '.join(map(str, where))}] = {float(w.reshape(-1)[bad])}")
     return w, group, total * group
 
 

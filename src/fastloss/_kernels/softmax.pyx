@@ -172,7 +172,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating bbuf[TILE]
     cdef floating* e
     cdef Py_ssize_t c0, n, c
-    cdef floating m, p, k0, ps, zero = 0, one = 1
+    cdef floating m, p, k0, ps, top_q, zero = 0, one = 1
     cdef double T = 0, K = 0, A = 0, B = 0, D = 0
     cdef floating s = <floating>(sw_r * a.scale)
     cdef floating eps = <floating>a.smoothing
@@ -226,6 +226,9 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     # pass 3: gradient (and Hessian) from e, still in cache
     k0 = s * eps_c
     ps = <floating>(1 / (K + T))
+    # 1 - p at the row's maximum (e == 1): T / S exactly when it is the only one there;
+    # elsewhere p <= 1/2 and 1 - p has no cancellation
+    top_q = <floating>(T / (K + T)) if K == 1 else one - ps
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
@@ -233,7 +236,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
         if Mode is grad_and_hess:
             for c in range(n):
                 p = e[c] * ps
-                hrow[c0 + c] = As * p * (one - p)
+                hrow[c0 + c] = As * p * (top_q if e[c] == one else one - p)
         if a.kind != CE_INDEX:
             dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
             for c in range(n):
@@ -297,6 +300,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     cdef floating fr[NARROW_ROWS]                  # g_c = fr e_c - kr w_c (or - sr a_c)
     cdef floating kr[NARROW_ROWS]
     cdef floating pr[NARROW_ROWS]                  # 1 / S
+    cdef floating qr[NARROW_ROWS]                  # 1 - p at the maximum, exactly
     cdef floating hr[NARROW_ROWS]                  # h_c = hr p_c (1 - p_c)
     cdef floating gyr[NARROW_ROWS]                 # CE_INDEX: exact g_y and h_y
     cdef floating hyr[NARROW_ROWS]
@@ -394,12 +398,13 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     for r in range(R):
         kr[r] = sr[r] * eps_c
         pr[r] = one / (K[r] + <floating>T[r])
+        qr[r] = <floating>T[r] * pr[r] if K[r] == one else one - pr[r]     # 1 - p at the max
     # Hessian, then gradient, formed transposed and copied back to rows
     if Mode is grad_and_hess:
         for c in range(C):
             for r in range(R):
                 p = zT[c * R + r] * pr[r]
-                oT[c * R + r] = hr[r] * p * (one - p)
+                oT[c * R + r] = hr[r] * p * (qr[r] if zT[c * R + r] == one else one - p)
         if a.kind == CE_INDEX:
             for r in range(R):
                 oT[yr[r] * R + r] = hyr[r]

@@ -1,0 +1,472 @@
+"""Cross-entropy, binary cross-entropy and KL divergence against PyTorch float64 autograd,
+NumPy references, finite differences and mpmath, plus the edge cases of SPEC.md."""
+import mpmath
+import numpy as np
+import pytest
+
+import fastloss
+import reference as ref
+from conftest import assert_grad, assert_value
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:         # the NumPy references still run
+    torch = None
+
+needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
+CLASS_COUNTS = [1, 2, 3, 10, 33, 300]           # 32 and below take the row-parallel path
+
+
+def softmax_rows(x):
+    return np.exp(ref.log_softmax(x))
+
+
+def check(loss, x, target, expected, dtype, sample_weight=None, reductions=("mean", "sum", "none")):
+    """expected(reduction) -> (value, grad, hess) in float64."""
+    for reduction in reductions:
+        value, grad, hess = expected(reduction)
+        got_v, got_g = loss.value_and_grad(x, target, sample_weight=sample_weight,
+                                           reduction=reduction)
+        assert_value(got_v, value, dtype)
+        assert_value(loss(x, target, sample_weight=sample_weight, reduction=reduction),
+                     value, dtype)
+        assert_grad(got_g, grad, dtype)
+        g2, h2 = loss.grad_hess(x, target, sample_weight=sample_weight, reduction=reduction)
+        assert_grad(g2, grad, dtype)
+        assert_grad(h2, hess, dtype)
+
+
+# ------------------------------------------------------------------ cross-entropy ----
+
+@pytest.mark.parametrize("C", CLASS_COUNTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.15])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_cross_entropy_indices_against_reference(level, C, dtype, smoothing, weighted, rng):
+    N = 150
+    x = (rng.normal(size=(N, C)) * 3).astype(dtype)
+    y = rng.integers(0, C, N)
+    y[::9] = -100
+    cw = rng.uniform(0.2, 2, C) if weighted else None
+    sw = rng.uniform(0, 2, N)
+    loss = fastloss.CrossEntropy(class_weight=cw, label_smoothing=smoothing)
+    a, denom = ref.target_weights(x.shape, y, cw, smoothing)
+    l, g, h = ref.softmax_ce(x.astype(np.float64), a)
+    check(loss, x, y, lambda red: ref.reduce(l, g, h, red, sw, denom, per_row=True), dtype, sw)
+
+
+@pytest.mark.parametrize("C", CLASS_COUNTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("smoothing", [0.0, 0.3])
+def test_cross_entropy_probabilities_against_reference(level, C, dtype, smoothing, rng):
+    N = 70
+    x = (rng.normal(size=(N, C)) * 2).astype(dtype)
+    t = rng.uniform(size=(N, C))
+    t[:, 0] = 0
+    t = (t / np.maximum(t.sum(1, keepdims=True), 1e-300)).astype(dtype)
+    cw = rng.uniform(0.2, 2, C)
+    loss = fastloss.CrossEntropy(class_weight=cw, label_smoothing=smoothing)
+    a, _ = ref.target_weights(x.shape, t.astype(np.float64), cw, smoothing)
+    l, g, h = ref.softmax_ce(x.astype(np.float64), a)
+    check(loss, x, t, lambda red: ref.reduce(l, g, h, red, per_row=True), dtype)
+
+
+@needs_torch
+@pytest.mark.parametrize("C", [2, 5, 40])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_smoothing_weights_and_ignore_against_torch(C, reduction, rng):
+    """All of PyTorch's options at once, on leading dimensions (N, T, C)."""
+    x = rng.normal(size=(6, 5, C)) * 2
+    y = rng.integers(0, C, (6, 5))
+    y[0, :3] = 3 if C > 3 else 1
+    y[1, 1] = y[4, 0] = 3
+    cw = rng.uniform(0.3, 2, C)
+    loss = fastloss.CrossEntropy(class_weight=cw, ignore_index=3, label_smoothing=0.2)
+    xt = torch.tensor(x, requires_grad=True)
+    want = F.cross_entropy(xt.permute(0, 2, 1), torch.tensor(y), weight=torch.tensor(cw),
+                           ignore_index=3, label_smoothing=0.2, reduction=reduction)
+    want.sum().backward()
+    value, grad = loss.value_and_grad(x, y, reduction=reduction)
+    np.testing.assert_allclose(value, want.detach().numpy(), rtol=1e-12, atol=1e-300)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-17)
+
+
+@needs_torch
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_cross_entropy_probabilities_against_torch(smoothing, rng):
+    x = rng.normal(size=(30, 7))
+    t = rng.dirichlet(np.ones(7), 30)
+    cw = rng.uniform(0.3, 2, 7)
+    xt = torch.tensor(x, requires_grad=True)
+    want = F.cross_entropy(xt, torch.tensor(t), weight=torch.tensor(cw), label_smoothing=smoothing)
+    want.backward()
+    value, grad = fastloss.CrossEntropy(class_weight=cw, label_smoothing=smoothing).value_and_grad(x, t)
+    np.testing.assert_allclose(value, want.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-17)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [3, 300])
+def test_cross_entropy_from_probabilities(level, dtype, C, rng):
+    p = softmax_rows(rng.normal(size=(40, C)) * 3)
+    p[0, :] = 0
+    p[0, 1] = 1                                           # exact 0 and 1
+    p = p.astype(dtype)
+    y = rng.integers(0, C, 40)
+    y[0] = 0                                              # p_y = 0: log clamped at -100
+    loss = fastloss.CrossEntropy(from_logits=False, label_smoothing=0.1)
+    a, denom = ref.target_weights(p.shape, y, None, 0.1)
+    l, g, h = ref.prob_ce(p.astype(np.float64), a)
+    check(loss, p, y, lambda red: ref.reduce(l, g, h, red, None, denom, per_row=True), dtype)
+    value, grad = loss.value_and_grad(p, y)
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int16, np.uint16, np.int32, np.uint32,
+                                   np.int64, np.uint64])
+def test_every_integer_label_dtype(dtype, rng):
+    x = rng.normal(size=(20, 4))
+    y = rng.integers(0, 4, 20)
+    assert fastloss.CrossEntropy()(x, y.astype(dtype)) == fastloss.CrossEntropy()(x, y)
+
+
+def test_leading_dimensions(rng):
+    x = rng.normal(size=(3, 4, 6))
+    y = rng.integers(0, 6, (3, 4))
+    loss = fastloss.CrossEntropy()
+    v, g = loss.value_and_grad(x, y, reduction="none")
+    v2, g2 = loss.value_and_grad(x.reshape(12, 6), y.reshape(12), reduction="none")
+    np.testing.assert_array_equal(v, v2.reshape(3, 4))
+    np.testing.assert_array_equal(g, g2.reshape(3, 4, 6))
+    assert loss(x[0, 0], y[0, 0]) == v[0, 0]              # one unbatched row, label shape ()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_very_wide_rows(dtype, rng):
+    C = 50_000
+    x = (rng.normal(size=(3, C)) * 4).astype(dtype)
+    y = np.array([0, 49_999, 1234])
+    a, denom = ref.target_weights(x.shape, y)
+    l, g, h = ref.softmax_ce(x.astype(np.float64), a)
+    check(fastloss.CrossEntropy(), x, y,
+          lambda red: ref.reduce(l, g, h, red, None, denom, per_row=True), dtype)
+
+
+def test_one_and_two_classes(rng):
+    x1 = rng.normal(size=(5, 1))
+    value, grad = fastloss.CrossEntropy().value_and_grad(x1, np.zeros(5, dtype=int))
+    assert value == 0 and np.all(grad == 0)
+    x2 = rng.normal(size=(9, 2))
+    y = rng.integers(0, 2, 9)
+    # two-class softmax cross-entropy is the logistic loss of the logit difference
+    d = x2[:, 1] - x2[:, 0]
+    np.testing.assert_allclose(fastloss.CrossEntropy()(x2, y, reduction="none"),
+                               fastloss.BinaryCrossEntropy()(d, y.astype(float), reduction="none"),
+                               rtol=1e-13)
+
+
+# ------------------------------------------------------------------ extremes ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("C", [4, 100])
+@pytest.mark.parametrize("scale", [80.0, 1e30])
+def test_huge_logits_stay_finite(level, dtype, C, scale, rng):
+    x = (rng.choice([-1.0, 1.0], size=(20, C)) * scale).astype(dtype)
+    y = rng.integers(0, C, 20)
+    t = softmax_rows(rng.normal(size=(20, C))).astype(dtype)
+    for loss, target in [(fastloss.CrossEntropy(), y), (fastloss.CrossEntropy(label_smoothing=0.1), y),
+                         (fastloss.CrossEntropy(), t), (fastloss.KLDivergence(), t),
+                         (fastloss.BinaryCrossEntropy(), (t > 0.3).astype(dtype))]:
+        value, grad = loss.value_and_grad(x, target, reduction="none")
+        assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad)), repr(loss)
+        grad, hess = loss.grad_hess(x, target)
+        assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hess)), repr(loss)
+
+
+def test_tiny_losses_keep_full_relative_precision():
+    """A confident correct prediction: the loss log1p(sum exp(z_c - z_y)) is ~1e-20, which a
+    plain log(sum exp) would round to 0.  Checked against mpmath."""
+    mpmath.mp.dps = 60
+    x = np.array([[45.0, 0.0, -3.0], [0.0, 30.5, 29.0], [10.0, 10.0, -40.0]])
+    y = np.array([0, 1, 0])
+    value, grad = fastloss.CrossEntropy().value_and_grad(x, y, reduction="none")
+    _, hess = fastloss.CrossEntropy().grad_hess(x, y, reduction="none")
+    for r in range(3):
+        z = [mpmath.mpf(v) for v in x[r]]
+        S = sum(mpmath.exp(v - z[y[r]]) for v in z)
+        p = [mpmath.exp(v - z[y[r]]) / S for v in z]
+        assert float(value[r]) == pytest.approx(float(mpmath.log(S)), rel=1e-13)
+        for c in range(3):
+            want = p[c] - (1 if c == y[r] else 0)
+            assert float(grad[r, c]) == pytest.approx(float(want), rel=1e-13, abs=1e-300)
+            assert float(hess[r, c]) == pytest.approx(float(p[c] * (1 - p[c])), rel=1e-13, abs=1e-300)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_minus_infinity_masks_classes(level, dtype, rng):
+    for C in (5, 60):
+        x = rng.normal(size=(8, C)).astype(dtype)
+        x[:, 1] = -np.inf
+        x[3, 2:4] = -np.inf
+        y = rng.integers(0, C, 8)
+        y[y == 1] = 0
+        y[3] = 0
+        t = softmax_rows(np.where(np.isinf(x), -np.inf, rng.normal(size=x.shape))).astype(dtype)
+        for loss, target in [(fastloss.CrossEntropy(), y), (fastloss.CrossEntropy(), t),
+                             (fastloss.KLDivergence(), t)]:
+            value, grad = loss.value_and_grad(x, target, reduction="none")
+            assert np.all(np.isfinite(value))
+            assert np.all(grad[np.isinf(x)] == 0)
+            _, hess = loss.grad_hess(x, target)
+            assert np.all(hess[np.isinf(x)] == 0)
+        masked = x.copy()
+        keep = ~np.isinf(masked[0])
+        np.testing.assert_allclose(fastloss.CrossEntropy()(x[:1], y[:1]),
+                                   fastloss.CrossEntropy()(x[:1, keep],
+                                                           np.searchsorted(np.flatnonzero(keep), y[:1])),
+                                   rtol=1e-6 if dtype == np.float32 else 1e-14)
+
+
+@pytest.mark.parametrize("C", [4, 100])
+def test_nan_in_a_row_gives_nan_for_that_row_only(level, C, rng):
+    x = rng.normal(size=(6, C))
+    x[2, 1] = np.nan
+    y = rng.integers(0, C, 6)
+    t = softmax_rows(rng.normal(size=(6, C)))
+    for loss, target in [(fastloss.CrossEntropy(), y), (fastloss.CrossEntropy(), t),
+                         (fastloss.KLDivergence(), t)]:
+        value, grad = loss.value_and_grad(x, target, reduction="none")
+        assert np.isnan(value[2]) and np.all(np.isnan(grad[2]))
+        rest = np.arange(6) != 2
+        assert np.all(np.isfinite(value[rest])) and np.all(np.isfinite(grad[rest]))
+        assert np.isnan(loss(x, target))
+
+
+@pytest.mark.parametrize("C", [4, 100])
+def test_all_rows_ignored(C, rng):
+    x = rng.normal(size=(5, C))
+    x[0, 0] = np.nan                                     # ignored rows never leak NaN
+    y = np.full(5, -100)
+    loss = fastloss.CrossEntropy()
+    value, grad = loss.value_and_grad(x, y)
+    assert value == 0.0 and np.all(grad == 0)
+    assert loss(x, y, reduction="sum") == 0.0
+    grad, hess = loss.grad_hess(x, y, reduction="mean")
+    assert np.all(grad == 0) and np.all(hess == 0)
+
+
+# ------------------------------------------------------------------ binary cross-entropy ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pos_weight", [None, "scalar", "per-class"])
+def test_bce_with_logits_against_reference(level, dtype, pos_weight, rng):
+    x = (rng.normal(size=(40, 6)) * 4).astype(dtype)
+    t = rng.uniform(size=(40, 6)).astype(dtype)
+    pw = {None: None, "scalar": 2.5, "per-class": rng.uniform(0.2, 3, 6)}[pos_weight]
+    sw = rng.uniform(0, 2, 40)
+    loss = fastloss.BinaryCrossEntropy(pos_weight=pw)
+    l, g, h = ref.bce_logits(x.astype(np.float64), t.astype(np.float64), 1.0 if pw is None else pw)
+    check(loss, x, t, lambda red: ref.reduce(l, g, h, red, sw[:, None]), dtype, sw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_from_probabilities_against_reference(level, dtype, rng):
+    p = rng.uniform(size=(30, 5))
+    p[0] = [0.0, 1.0, 1e-30, 1 - 1e-9, 0.5]              # exact 0 and 1, and near them
+    p = p.astype(dtype)
+    t = rng.uniform(size=(30, 5)).astype(dtype)
+    t[0] = [1.0, 0.0, 1.0, 0.0, 0.25]
+    loss = fastloss.BinaryCrossEntropy(from_logits=False, pos_weight=1.7)
+    l, g, h = ref.bce_probs(p.astype(np.float64), t.astype(np.float64), 1.7)
+    check(loss, p, t, lambda red: ref.reduce(l, g, h, red), dtype)
+    value, grad = loss.value_and_grad(p, t, reduction="none")
+    assert np.all(np.isfinite(value)) and np.all(np.isfinite(grad))
+
+
+@needs_torch
+def test_bce_against_torch(rng):
+    x = rng.normal(size=(25, 4)) * 3
+    t = rng.uniform(size=(25, 4))
+    pw = rng.uniform(0.5, 2, 4)
+    xt = torch.tensor(x, requires_grad=True)
+    want = F.binary_cross_entropy_with_logits(xt, torch.tensor(t), pos_weight=torch.tensor(pw))
+    want.backward()
+    value, grad = fastloss.BinaryCrossEntropy(pos_weight=pw).value_and_grad(x, t)
+    np.testing.assert_allclose(value, want.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-17)
+    p = rng.uniform(0.01, 0.99, size=(25, 4))
+    pt = torch.tensor(p, requires_grad=True)
+    want = F.binary_cross_entropy(pt, torch.tensor(t))
+    want.backward()
+    value, grad = fastloss.BinaryCrossEntropy(from_logits=False).value_and_grad(p, t)
+    np.testing.assert_allclose(value, want.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, pt.grad.numpy(), rtol=1e-12)
+
+
+def test_bce_multi_label_example():
+    logits = np.array([[3.0, -2.0, 0.5], [-1.0, 4.0, 2.0]])       # cat, car, rhino tags
+    labels = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    want = np.mean(labels * np.logaddexp(0, -logits) + (1 - labels) * np.logaddexp(0, logits))
+    assert fastloss.BinaryCrossEntropy()(logits, labels) == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_bce_logits_extremes_against_mpmath(dtype):
+    mpmath.mp.dps = 50
+    x = np.array([-1e30, -80.0, -30.0, -1e-8, 0.0, 2e-9, 35.0, 80.0, 1e30]).astype(dtype)
+    for target in (0.0, 1.0, 0.3):
+        t = np.full_like(x, target)
+        value, grad = fastloss.BinaryCrossEntropy().value_and_grad(x, t, reduction="none")
+        _, hess = fastloss.BinaryCrossEntropy().grad_hess(x, t, reduction="none")
+        for i, xi in enumerate(x.astype(np.float64)):
+            z = mpmath.mpf(xi)
+            s = 1 / (1 + mpmath.exp(-z))
+            want = (target * mpmath.log1p(mpmath.exp(-z)) + (1 - target) * mpmath.log1p(mpmath.exp(z)),
+                    s - target, s * (1 - s))
+            for got, w in zip((value[i], grad[i], hess[i]), want):
+                w = float(dtype(float(w)))
+                assert np.isfinite(got)
+                assert float(got) == pytest.approx(w, rel=2e-6 if dtype == np.float32 else 1e-12,
+                                                   abs=float(np.finfo(dtype).smallest_subnormal) * 4)
+
+
+# ------------------------------------------------------------------ KL divergence ----
+
+@pytest.mark.parametrize("C", CLASS_COUNTS)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_from_logits_against_reference(level, C, dtype, log_target, rng):
+    x = (rng.normal(size=(60, C)) * 2).astype(dtype)
+    t = rng.uniform(size=(60, C))
+    t[:, ::3] = 0                                           # zero targets: 0 log 0 = 0
+    t /= np.maximum(t.sum(1, keepdims=True), 1e-300)
+    t = t.astype(dtype)
+    with np.errstate(divide="ignore"):
+        target = np.log(t) if log_target else t
+    sw = rng.uniform(0, 2, 60)
+    l, g, h = ref.kl_logits(x.astype(np.float64), t.astype(np.float64))
+    check(fastloss.KLDivergence(log_target=log_target), x, target,
+          lambda red: ref.reduce(l, g, h, red, sw, per_row=True), dtype, sw)
+
+
+@needs_torch
+@pytest.mark.parametrize("log_target", [False, True])
+def test_kl_against_torch_batchmean(log_target, rng):
+    x = rng.normal(size=(12, 9))
+    t = rng.dirichlet(np.ones(9), 12)
+    target = np.log(t) if log_target else t
+    xt = torch.tensor(x, requires_grad=True)
+    want = F.kl_div(F.log_softmax(xt, -1), torch.tensor(target), reduction="batchmean",
+                    log_target=log_target)
+    want.backward()
+    value, grad = fastloss.KLDivergence(log_target=log_target).value_and_grad(x, target)
+    np.testing.assert_allclose(value, want.item(), rtol=1e-12)
+    np.testing.assert_allclose(grad, xt.grad.numpy(), rtol=1e-12, atol=1e-17)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kl_from_probabilities(level, dtype, rng):
+    q = softmax_rows(rng.normal(size=(20, 8)) * 2)
+    q[0, :2] = [0.0, 0.0]
+    q = q.astype(dtype)
+    t = rng.dirichlet(np.ones(8), 20)
+    t[1, 3] = 0
+    t = t.astype(dtype)
+    l, g, h = ref.kl_probs(q.astype(np.float64), t.astype(np.float64))
+    check(fastloss.KLDivergence(from_logits=False), q, t,
+          lambda red: ref.reduce(l, g, h, red, per_row=True), dtype)
+
+
+# ------------------------------------------------------------------ derivatives ----
+
+def numeric_gradient(f, x, h=1e-4):
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        g.flat[i] = (-f(x + 2 * e) + 8 * f(x + e) - 8 * f(x - e) + f(x - 2 * e)) / (12 * h)
+    return g
+
+
+@pytest.mark.parametrize("case", ["ce", "ce_smooth_weighted", "ce_probs", "kl", "kl_log",
+                                  "bce", "bce_probs", "ce_from_probs"])
+def test_gradients_are_derivatives_of_the_value(case, rng):
+    x = rng.normal(size=(4, 5))
+    y = np.array([0, 3, 4, 1])
+    t = rng.dirichlet(np.ones(5), 4)
+    loss, target = {
+        "ce": (fastloss.CrossEntropy(), y),
+        "ce_smooth_weighted": (fastloss.CrossEntropy(class_weight=[1, 2, 0.5, 1, 3],
+                                                     label_smoothing=0.2), y),
+        "ce_probs": (fastloss.CrossEntropy(), t),
+        "kl": (fastloss.KLDivergence(), t),
+        "kl_log": (fastloss.KLDivergence(log_target=True), np.log(t)),
+        "bce": (fastloss.BinaryCrossEntropy(pos_weight=[1, 2, 3, 0.5, 1]), t),
+        "bce_probs": (fastloss.BinaryCrossEntropy(from_logits=False), t),
+        "ce_from_probs": (fastloss.CrossEntropy(from_logits=False, label_smoothing=0.1), y),
+    }[case]
+    if "probs" in case and case != "ce_probs":
+        x = rng.uniform(0.2, 0.8, size=(4, 5))
+    w = np.array([1.0, 0.5, 2.0, 1.5])
+    f = lambda z: loss(z, target, sample_weight=w)
+    _, grad = loss.value_and_grad(x, target, sample_weight=w)
+    np.testing.assert_allclose(grad, numeric_gradient(f, x), rtol=1e-7, atol=1e-10)
+    if case in ("ce", "ce_probs", "kl", "bce", "bce_probs"):
+        # the Hessian diagonal is the derivative of the gradient
+        _, hess = loss.grad_hess(x, target, sample_weight=w, reduction="sum")
+        for i in range(x.size):
+            e = np.zeros_like(x)
+            e.flat[i] = 1e-5
+            gp = loss.grad_hess(x + e, target, sample_weight=w, reduction="sum")[0].flat[i]
+            gm = loss.grad_hess(x - e, target, sample_weight=w, reduction="sum")[0].flat[i]
+            assert hess.flat[i] == pytest.approx((gp - gm) / 2e-5, rel=1e-6, abs=1e-9)
+
+
+# ------------------------------------------------------------------ argument checks ----
+
+def test_label_out_of_range_names_value_and_position(rng):
+    x = rng.normal(size=(2, 3, 4))
+    y = np.zeros((2, 3), dtype=int)
+    y[1, 2] = 7
+    with pytest.raises(ValueError, match=r"target\[1, 2\] = 7 is not a class index in \[0, 4\)"):
+        fastloss.CrossEntropy()(x, y)
+    y[1, 2] = -1
+    with pytest.raises(ValueError, match=r"target\[1, 2\] = -1"):
+        fastloss.CrossEntropy()(x, y)
+    y = np.zeros((2, 3), dtype=np.uint64)
+    y[0, 1] = 2**64 - 1
+    with pytest.raises(ValueError, match=r"target\[0, 1\] = 18446744073709551615"):
+        fastloss.CrossEntropy()(x, y)
+
+
+def test_float_labels_are_rejected(rng):
+    with pytest.raises(ValueError, match="class indices must be integers"):
+        fastloss.CrossEntropy()(rng.normal(size=(3, 4)), np.array([0.0, 1.0, 2.0]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(class_weight=[1.0, 2.0]), r"class_weight has shape \(2,\) but the input has 4 classes"),
+    (dict(class_weight=[[1.0] * 4]), r"class_weight must have shape \(C,\)"),
+    (dict(class_weight=[1.0, -1.0, 1.0, 1.0]), "finite and >= 0"),
+    (dict(label_smoothing=1.5), r"label_smoothing must be in \[0, 1\]"),
+    (dict(label_smoothing=-0.1), r"label_smoothing must be in \[0, 1\]"),
+    (dict(ignore_index=1.5), "ignore_index must be an integer"),
+])
+def test_cross_entropy_options_are_checked(kwargs, match, rng):
+    with pytest.raises(ValueError, match=match):
+        fastloss.CrossEntropy(**kwargs)(rng.normal(size=(3, 4)), np.array([0, 1, 2]))
+
+
+def test_target_shapes_are_checked(rng):
+    x = rng.normal(size=(3, 4))
+    with pytest.raises(ValueError, match=r"target shape \(3, 5\) matches neither"):
+        fastloss.CrossEntropy()(x, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match=r"target shape \(3, 5\) does not match input shape \(3, 4\)"):
+        fastloss.KLDivergence()(x, np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="pos_weight"):
+        fastloss.BinaryCrossEntropy(pos_weight=[1.0, 2.0])(x, np.zeros((3, 4)))
+    with pytest.raises(ValueError, match="pos_weight"):
+        fastloss.BinaryCrossEntropy(pos_weight=[[1.0]])
+    with pytest.raises(ValueError, match="at least one class"):
+        fastloss.CrossEntropy()(np.zeros((3, 0)), np.zeros(3, dtype=int))

@@ -1,0 +1,137 @@
+"""The vectorized exp / log / log1p of every kernel build (vecmath.h) against NumPy and
+mpmath: a documented error bound over millions of points across the whole range, and exact
+results for NaN, infinities, zeros, subnormals and the overflow/underflow edges."""
+import mpmath
+import numpy as np
+import pytest
+
+from fastloss import _dispatch
+
+MAX_ULP = 1.5           # the bound vecmath.h documents (measured: about 1.15)
+FUNCS = {"exp": np.exp, "log": np.log, "log1p": np.log1p}
+
+
+def run(fn, x):
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    _dispatch.kernels.pointwise.vector_math(fn, x, out)
+    return out
+
+
+def ulp_error(got, exact, dtype):
+    """|got - exact| in units of the spacing of `dtype` at `exact` (exact in float64 or
+    better); subnormal results are measured in subnormal spacing."""
+    exact = np.asarray(exact, dtype=np.float64)
+    spacing = np.spacing(np.abs(exact).astype(dtype)).astype(np.float64)
+    return np.abs(got.astype(np.float64) - exact) / spacing
+
+
+def random_bits(dtype, n, rng):
+    """Uniformly random bit patterns: every exponent, sign and subnormal equally likely."""
+    itype = np.uint32 if dtype == np.float32 else np.uint64
+    return rng.integers(0, np.iinfo(itype).max, n, dtype=itype, endpoint=True).view(dtype)
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "log1p"])
+def test_float32_against_numpy_float64_over_millions_of_points(level, fn, rng):
+    x = random_bits(np.float32, 4_000_000, rng)
+    if fn == "exp":
+        x = np.concatenate([x, np.linspace(-110, 95, 2_000_000, dtype=np.float32)])
+    elif fn == "log1p":
+        x = np.concatenate([x, np.linspace(-1, 1, 2_000_000, dtype=np.float32)])
+    else:
+        x = np.concatenate([x, np.linspace(0, 4, 2_000_000, dtype=np.float32)])
+    with np.errstate(all="ignore"):
+        exact = FUNCS[fn](x.astype(np.float64))     # float64 is exact enough for float32
+    got = run(fn, x)
+    finite = np.isfinite(exact) & (np.abs(exact) <= np.finfo(np.float32).max)
+    assert ulp_error(got[finite], exact[finite], np.float32).max() <= MAX_ULP
+    same = ~finite                          # NaN, infinities, overflow to inf
+    with np.errstate(over="ignore"):
+        np.testing.assert_array_equal(got[same], exact[same].astype(np.float32))
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "log1p"])
+def test_float64_against_numpy_over_millions_of_points(level, fn, rng):
+    """NumPy's float64 functions are accurate to about 1 ulp themselves: allow both."""
+    x = random_bits(np.float64, 2_000_000, rng)
+    lo, hi = {"exp": (-750, 712), "log": (0, 10), "log1p": (-1, 3)}[fn]
+    x = np.concatenate([x, np.linspace(lo, hi, 2_000_000)])
+    with np.errstate(all="ignore"):
+        want = FUNCS[fn](x)
+    got = run(fn, x)
+    finite = np.isfinite(want)
+    assert ulp_error(got[finite], want[finite], np.float64).max() <= MAX_ULP + 1
+    np.testing.assert_array_equal(got[~finite], want[~finite])
+
+
+@pytest.mark.parametrize("fn", ["exp", "log", "log1p"])
+def test_float64_against_mpmath(level, fn, rng):
+    mpmath.mp.dps = 40
+    lo, hi = {"exp": (-745, 709.7), "log": (-700, 700), "log1p": (-40, 5)}[fn]
+    e = rng.uniform(lo, hi, 4000)
+    if fn == "exp":
+        x = e
+        exact = [mpmath.exp(mpmath.mpf(v)) for v in x]
+    elif fn == "log":
+        x = np.exp(e)                       # log of values spread over every exponent
+        exact = [mpmath.log(mpmath.mpf(v)) for v in x]
+    else:
+        x = np.concatenate([np.exp(e), -rng.uniform(0, 1, 1000), rng.uniform(-1e-6, 1e-6, 500)])
+        exact = [mpmath.log1p(mpmath.mpf(v)) for v in x]
+    exact = np.array([float(v) for v in exact])
+    got = run(fn, x)
+    nonzero = exact != 0
+    assert ulp_error(got[nonzero], exact[nonzero], np.float64).max() <= MAX_ULP
+    assert np.all(got[~nonzero] == 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_special_values(level, dtype):
+    """NaN, infinities and signed zeros exactly as IEEE 754 / NumPy; the extremes of the
+    range (largest, smallest normal, subnormals) within the error bound."""
+    info = np.finfo(dtype)
+    exact = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, -1.0, -info.max, -info.smallest_subnormal],
+                     dtype=dtype)
+    extreme = np.array([info.max, info.tiny, info.smallest_subnormal, 1.0, -0.5], dtype=dtype)
+    with np.errstate(all="ignore"):
+        for fn, ref in FUNCS.items():
+            special = exact[exact != -1] if fn == "exp" else exact      # log(-1): NaN, log1p(-1): -inf
+            got, want = run(fn, special), ref(special)
+            np.testing.assert_array_equal(got, want, err_msg=fn)
+            assert np.array_equal(np.signbit(got[~np.isnan(want)]), np.signbit(want[~np.isnan(want)]))
+            got = run(fn, extreme)
+            want = ref(extreme.astype(np.float64))
+            ok = np.isfinite(want) & (np.abs(want) <= info.max)
+            assert ulp_error(got[ok], want[ok], dtype).max() <= MAX_ULP + 1, fn
+            np.testing.assert_array_equal(got[~ok], want[~ok].astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_overflow_and_underflow_edges(level, dtype):
+    """Around the largest finite result and through the subnormal range to zero."""
+    if dtype == np.float32:
+        hi = np.float32(88.72283)
+        lo = np.float32(-103.97207)
+    else:
+        hi, lo = 709.782712893384, -745.1332191019411
+    x = np.concatenate([np.nextafter(hi, np.inf, dtype=dtype) + np.arange(-50, 50, dtype=dtype) * np.spacing(hi),
+                        np.linspace(lo - 2, lo + 20, 20001).astype(dtype)]).astype(dtype)
+    with np.errstate(all="ignore"):
+        want = np.exp(x.astype(np.float64))
+        got = run("exp", x)
+    finite = want <= np.finfo(dtype).max
+    assert np.all(np.isinf(got[~finite]))
+    assert ulp_error(got[finite], want[finite], dtype).max() <= MAX_ULP
+
+
+def test_log1p_on_the_unit_interval(level, rng):
+    """The fast log1p for u in [0, 1] that the logistic loss uses."""
+    for dtype in (np.float32, np.float64):
+        u = np.concatenate([rng.uniform(0, 1, 1_000_000), np.exp(rng.uniform(-700, 0, 100_000)),
+                            [0.0, 1.0, np.nan]]).astype(dtype)
+        got = run("log1p_unit", u)
+        want = np.log1p(u.astype(np.float64))
+        ok = ~np.isnan(want) & (want != 0)
+        assert ulp_error(got[ok], want[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)
+        assert np.isnan(got[-1]) and got[-3] == 0
