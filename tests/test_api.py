@@ -366,3 +366,40 @@ def test_docstring_examples_run():
 def test_repr_shows_the_parameters():
     assert repr(fastloss.PseudoHuber(2.0)) == "PseudoHuber(delta=2.0)"
     assert "label_smoothing=0.1" in repr(fastloss.CrossEntropy(label_smoothing=0.1))
+
+
+def test_functional_forms_match_the_classes(rng):
+    x = rng.normal(size=(6, 4))
+    t = rng.normal(size=(6, 4))
+    y = rng.integers(0, 4, 6)
+    p = rng.dirichlet(np.ones(4), 6)
+    assert fastloss.mse(x, t, reduction="sum") == fastloss.MSE()(x, t, reduction="sum")
+    assert fastloss.mae(x, t) == fastloss.MAE()(x, t)
+    assert fastloss.pseudo_huber(x, t, 2.0) == fastloss.PseudoHuber(2.0)(x, t)
+    assert fastloss.cross_entropy(x, y, label_smoothing=0.1) == \
+        fastloss.CrossEntropy(label_smoothing=0.1)(x, y)
+    assert fastloss.binary_cross_entropy(x, p, pos_weight=2.0) == \
+        fastloss.BinaryCrossEntropy(pos_weight=2.0)(x, p)
+    assert fastloss.kl_divergence(x, p) == fastloss.KLDivergence()(x, p)
+
+
+def test_show_config_reports_openmp_and_the_simd_level(capsys):
+    info = fastloss.show_config()
+    printed = capsys.readouterr().out
+    assert info["simd"] in info["simd_available"] and f"simd: {info['simd']}" in printed
+    assert info["openmp"] == bool(cpu.openmp_version())
+    assert info["default_threads"] == cpu.max_threads()
+    if info["openmp"]:
+        assert info["openmp_runtime"]
+
+
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_fastloss_simd_forces_a_lower_level(level):
+    code = "import fastloss; print(fastloss._dispatch.kernels.level)"
+    env = dict(os.environ, FASTLOSS_SIMD=level)
+    out = subprocess.run([sys.executable, "-W", "error", "-c", code], env=env,
+                         capture_output=True, text=True)
+    if level in fastloss._dispatch.available():
+        assert out.stdout.strip() == level, out.stderr
+    else:                                   # not on this CPU: a warning (an error here)
+        assert out.returncode != 0 and "FASTLOSS_SIMD" in out.stderr

@@ -1,21 +1,71 @@
-"""fastloss.show_config(): what this installation was built with and runs on."""
+"""fastloss.show_config(): what this installation was built with and what it runs on."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 
-def show_config(file=None) -> dict:
-    from . import _dispatch
+def _openmp_runtime() -> str | None:
+    """Path of the OpenMP runtime loaded in this process (libgomp, libomp, vcomp, ...)."""
+    try:
+        from threadpoolctl import threadpool_info
+        for info in threadpool_info():
+            if info.get("user_api") == "openmp":
+                return info.get("filepath")
+    except Exception:       # threadpoolctl is optional; fall back to the loader's map
+        pass
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1]
+                name = os.path.basename(path)
+                if name.startswith(("libgomp", "libomp", "libiomp", "vcomp")):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def config() -> dict:
+    """The facts show_config() prints, as a dict."""
+    from . import __version__, _dispatch
     from ._kernels import cpu
-    BUILD_INFO = json.loads(cpu.build_info())
-    info = {
+    build = json.loads(cpu.build_info())
+    return {
+        "version": __version__,
         "openmp": bool(cpu.openmp_version()),
+        "openmp_version": cpu.openmp_version(),
+        "openmp_runtime": _openmp_runtime(),
         "simd": _dispatch.kernels.level,
         "simd_available": list(_dispatch.available()),
+        "simd_forced": os.environ.get("FASTLOSS_SIMD") or None,
         "default_threads": cpu.max_threads(),
         "cores": cpu.num_procs(),
-        **BUILD_INFO,
+        "compiler": build.get("compiler_version") or build.get("compiler"),
+        "cflags": build.get("cflags"),
+        "simd_flags": build.get("levels"),
+        "openmp_flags": build.get("openmp_flags"),
+        "target": build.get("target"),
+        "built_with": {"python": build.get("python"), "numpy": build.get("numpy_build")},
+        "python": sys.version.split()[0],
     }
-    print(info, file=file or sys.stdout)
+
+
+def show_config(file=None) -> dict:
+    """Print how fastloss was built and what it runs on; return the same as a dict.
+
+    A good installation shows ``openmp: True`` with a runtime path, and ``simd`` naming the
+    best level this CPU supports (``avx2`` or ``avx512`` on a modern x86-64 machine).
+
+    >>> import fastloss
+    >>> info = fastloss.show_config(file=open(os.devnull, "w"))
+    >>> info["simd"] in info["simd_available"]
+    True
+    """
+    info = config()
+    out = file or sys.stdout
+    width = max(map(len, info))
+    for key, value in info.items():
+        print(f"{key:>{width}}: {value}", file=out)
     return info

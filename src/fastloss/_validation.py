@@ -59,18 +59,15 @@ def as_float(obj, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     return arr.astype(dtype)
 
 
-def readable_1d(arr: np.ndarray) -> np.ndarray:
-    """`arr` as a 1-D array that the kernels read in place when its layout allows.
-
-    C-contiguous data of any shape is flattened as a view; a 1-D array with any stride
-    (0 and negative included) is read as is; anything else is copied once.
-    """
+def readable(arr: np.ndarray) -> np.ndarray:
+    """`arr` in a layout the pointwise kernels read in place: C-contiguous (any shape, read
+    flat) or 1-D with any stride (0 and negative included); anything else is copied once."""
     flags = arr.flags
     if flags.c_contiguous:
-        return arr.reshape(-1)
+        return arr
     if arr.ndim == 1 and flags.aligned and arr.strides[0] % arr.itemsize == 0:
         return arr
-    return np.ascontiguousarray(arr).reshape(-1)
+    return np.ascontiguousarray(arr)
 
 
 def rows_view(arr: np.ndarray) -> np.ndarray:
@@ -163,6 +160,6 @@ def check_out(out, shape, dtype: np.dtype, name: str, what: str) -> np.ndarray:
 def check_no_overlap(outs, ins) -> None:
     for o in outs:
         for i in ins:
-            if i is not None and np.may_share_memory(o, i):
+            if i is not None and checks.overlap(o, i):
                 raise ValueError("out must not share memory with the input, target, "
                                  "weights or another output")

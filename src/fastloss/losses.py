@@ -8,20 +8,26 @@ from __future__ import annotations
 
 import math
 import operator
+from typing import Literal, Union
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from . import _dispatch
 from ._kernels import checks
 from ._validation import (F32, F64, REDUCTIONS, as_array, as_float, check_no_overlap,
                           check_out, check_reduction, check_same_shape, checked_weights,
-                          compute_dtype, readable_1d, resolve_threads, rows_view)
+                          compute_dtype, readable, resolve_threads, rows_view)
 
 __all__ = ["Loss", "MSE", "MAE", "PseudoHuber", "BinaryCrossEntropy", "CrossEntropy",
-           "KLDivergence"]
+           "KLDivergence", "mse", "mae", "pseudo_huber", "cross_entropy",
+           "binary_cross_entropy", "kl_divergence"]
 
 # What a kernel computes (the same values as in _kernels/blocks.pxd).
 VALUE, GRAD, HESS = 1, 2, 4
+
+Reduction = Literal["mean", "sum", "none"]
+Value = Union[float, np.ndarray]
 
 
 class Loss:
@@ -57,16 +63,25 @@ class Loss:
 
     __slots__ = ()
 
-    def __call__(self, input, target, *, sample_weight=None, reduction="mean",
-                 n_threads=None):
+    def __call__(self, input: ArrayLike, target: ArrayLike, *,
+                 sample_weight: ArrayLike | None = None, reduction: Reduction = "mean",
+                 n_threads: int | None = None) -> Value:
+        """The loss value (a float, or per-sample losses for ``reduction="none"``)."""
         return self._run(VALUE, input, target, sample_weight, reduction, n_threads, None)
 
-    def value_and_grad(self, input, target, *, sample_weight=None, reduction="mean",
-                       n_threads=None, out=None):
+    def value_and_grad(self, input: ArrayLike, target: ArrayLike, *,
+                       sample_weight: ArrayLike | None = None, reduction: Reduction = "mean",
+                       n_threads: int | None = None,
+                       out: np.ndarray | None = None) -> tuple[Value, np.ndarray]:
+        """``(value, grad)`` in one pass; ``grad`` is the gradient of ``value``."""
         return self._run(VALUE | GRAD, input, target, sample_weight, reduction, n_threads, out)
 
-    def grad_hess(self, input, target, *, sample_weight=None, reduction="sum",
-                  n_threads=None, out=None):
+    def grad_hess(self, input: ArrayLike, target: ArrayLike, *,
+                  sample_weight: ArrayLike | None = None, reduction: Reduction = "sum",
+                  n_threads: int | None = None,
+                  out: tuple[np.ndarray, np.ndarray] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """``(grad, hess)``: gradient and Hessian diagonal of the reduced loss."""
         return self._run(GRAD | HESS, input, target, sample_weight, reduction, n_threads, out)
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
@@ -80,24 +95,28 @@ class Loss:
         return {}
 
 
-def _outputs(mode, out, shape, dtype, inputs):
+def _outputs(mode, out, x, inputs):
     """(grad, hess) arrays for this call: checked `out` or freshly allocated (or None)."""
     if not mode & GRAD:
         return None, None
     if out is None:
-        grad = np.empty(shape, dtype)
-        return grad, (np.empty(shape, dtype) if mode & HESS else None)
+        grad = np.empty(x.shape, x.dtype)
+        return grad, (np.empty(x.shape, x.dtype) if mode & HESS else None)
     if mode & HESS:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise ValueError("out for grad_hess must be a pair (grad, hess) of arrays")
-        grad = check_out(out[0], shape, dtype, "out[0]", "gradient")
-        hess = check_out(out[1], shape, dtype, "out[1]", "Hessian")
+        grad, hess = out
+        if not checks.plain_out(grad, x):
+            check_out(grad, x.shape, x.dtype, "out[0]", "gradient")
+        if not checks.plain_out(hess, x):
+            check_out(hess, x.shape, x.dtype, "out[1]", "Hessian")
         check_no_overlap([grad], [hess])
         check_no_overlap([grad, hess], inputs)
         return grad, hess
-    grad = check_out(out, shape, dtype, "out", "gradient")
-    check_no_overlap([grad], inputs)
-    return grad, None
+    if not checks.plain_out(out, x):
+        check_out(out, x.shape, x.dtype, "out", "gradient")
+    check_no_overlap([out], inputs)
+    return out, None
 
 
 def _result(mode, value, grad, hess):
@@ -121,21 +140,23 @@ class _Pointwise(Loss):
         return None, 1
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
-        x = as_float(input, "input")
-        dtype = x.dtype
-        t = as_float(target, "target", dtype)
-        if t.shape != x.shape:
-            check_same_shape(x, t)
+        if checks.plain_pair(input, target):        # the common case, checked in ~50 ns
+            x, t = input, target
+        else:
+            x = as_float(input, "input")
+            t = as_float(target, "target", x.dtype)
+            if t.shape != x.shape:
+                check_same_shape(x, t)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
-        shape = x.shape
+        dtype, shape = x.dtype, x.shape
         if sample_weight is None:
             w, group, total_w = None, 1, x.size
         else:
             w, group, total_w = checked_weights(sample_weight, dtype, shape, nt)
         pw, period = self._pos_weight(dtype, shape)
-        grad, hess = _outputs(mode, out, shape, dtype, (x, t, w))
+        grad, hess = _outputs(mode, out, x, (x, t, w))
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         scale = 1.0
         if reduction == "mean":
@@ -146,8 +167,8 @@ class _Pointwise(Loss):
                 return _result(mode, 0.0, grad, hess)
             scale = 1.0 / total_w
         total = _dispatch.kernels.pointwise.pointwise(
-            self._kernel_id, mode, readable_1d(x), readable_1d(t), w, group, pw, period,
-            value, grad, hess, scale, self._param(), nt)
+            self._kernel_id, mode, readable(x), readable(t), w, group, pw, period, value,
+            grad, hess, scale, self._param(), nt)
         if value is None:
             value = total / total_w if reduction == "mean" else total
         return _result(mode, value, grad, hess)
@@ -346,7 +367,7 @@ class _Softmax(Loss):
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={self.ignore_index}")
-        grad, hess = _outputs(mode, out, shape, dtype, (x, t, w))
+        grad, hess = _outputs(mode, out, x, (x, t, w))
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
         scale = 1.0
         if reduction == "mean":
@@ -361,7 +382,7 @@ class _Softmax(Loss):
             None if t is None else rows_view(t), cw, cw_sum, w, group, value, grad, hess,
             scale, self._smoothing(), self._ignore(), nt)
         if value is None:
-            value = total * scale if reduction == "mean" else total
+            value = total / total_w if reduction == "mean" else total
         return _result(mode, value, grad, hess)
 
     def _smoothing(self) -> float:
@@ -513,3 +534,41 @@ class KLDivergence(_Softmax):
 
     def _params(self):
         return {"from_logits": self.from_logits, "log_target": self.log_target}
+
+
+# ------------------------------------------------------------------ functional forms ----
+# One-line conveniences in the style of torch.nn.functional: the loss value only.
+
+def mse(input: ArrayLike, target: ArrayLike, **kwargs) -> Value:
+    """``MSE()(input, target, **kwargs)``."""
+    return MSE()(input, target, **kwargs)
+
+
+def mae(input: ArrayLike, target: ArrayLike, **kwargs) -> Value:
+    """``MAE()(input, target, **kwargs)``."""
+    return MAE()(input, target, **kwargs)
+
+
+def pseudo_huber(input: ArrayLike, target: ArrayLike, delta: float = 1.0, **kwargs) -> Value:
+    """``PseudoHuber(delta)(input, target, **kwargs)``."""
+    return PseudoHuber(delta)(input, target, **kwargs)
+
+
+def cross_entropy(input: ArrayLike, target: ArrayLike, *, from_logits: bool = True,
+                  class_weight: ArrayLike | None = None, ignore_index: int = -100,
+                  label_smoothing: float = 0.0, **kwargs) -> Value:
+    """``CrossEntropy(...)(input, target, **kwargs)``."""
+    return CrossEntropy(from_logits, class_weight, ignore_index, label_smoothing)(
+        input, target, **kwargs)
+
+
+def binary_cross_entropy(input: ArrayLike, target: ArrayLike, *, from_logits: bool = True,
+                         pos_weight: ArrayLike | None = None, **kwargs) -> Value:
+    """``BinaryCrossEntropy(...)(input, target, **kwargs)``."""
+    return BinaryCrossEntropy(from_logits, pos_weight)(input, target, **kwargs)
+
+
+def kl_divergence(input: ArrayLike, target: ArrayLike, *, from_logits: bool = True,
+                  log_target: bool = False, **kwargs) -> Value:
+    """``KLDivergence(...)(input, target, **kwargs)``."""
+    return KLDivergence(from_logits, log_target)(input, target, **kwargs)

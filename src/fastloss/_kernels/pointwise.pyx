@@ -307,6 +307,13 @@ cdef double run(const Args* a, const floating* x, Py_ssize_t n, int mode,
     return ordered_sum(sums, blk.n_blocks)
 
 
+cdef inline Py_ssize_t flat_stride(cnp.ndarray arr):
+    """Element stride of an array read flat: 1 when C-contiguous, else its 1-D stride."""
+    if cnp.PyArray_IS_C_CONTIGUOUS(arr) or cnp.PyArray_NDIM(arr) == 0:
+        return 1
+    return cnp.PyArray_STRIDE(arr, 0) // cnp.PyArray_ITEMSIZE(arr)
+
+
 cdef inline const void* data_or_null(object arr):
     if arr is None:
         return NULL
@@ -316,21 +323,21 @@ cdef inline const void* data_or_null(object arr):
 def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
               Py_ssize_t w_group, object pw, Py_ssize_t pw_period, object value,
               object grad, object hess, double scale, double param, int n_threads):
-    """Run one pointwise loss over 1-D x and t (any stride); return the sum of w * l.
+    """Run one pointwise loss over x and t elementwise; return the sum of w * l.
 
-    The caller (fastloss._api) has validated everything: x and t are 1-D of the same
-    length and float dtype with strides that are multiples of the item size; w, pw, value,
-    grad and hess are None or C-contiguous of that dtype and the right length.
+    The caller (fastloss.losses) has validated everything: x and t have the same size and
+    float dtype, each either C-contiguous (any shape, read flat) or 1-D with a stride that
+    is a multiple of the item size; w, pw, value, grad and hess are None or C-contiguous of
+    that dtype and the right size.
     """
     cdef Args a
-    cdef Py_ssize_t n = cnp.PyArray_DIM(x, 0)
-    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef double total
     a.loss = loss
     a.x = cnp.PyArray_DATA(x)
-    a.x_stride = cnp.PyArray_STRIDE(x, 0) // itemsize
+    a.x_stride = flat_stride(x)
     a.t = cnp.PyArray_DATA(t)
-    a.t_stride = cnp.PyArray_STRIDE(t, 0) // itemsize
+    a.t_stride = flat_stride(t)
     a.w = data_or_null(w)
     a.w_group = w_group
     a.pw = data_or_null(pw)
