@@ -94,6 +94,10 @@ cdef extern from "reduce.h" nogil:
     double fl_max_f64(const double* v, Py_ssize_t n)
     void fl_split_sum_f32(const float* e, Py_ssize_t n, double* t, double* k)
     void fl_split_sum_f64(const double* e, Py_ssize_t n, double* t, double* k)
+    void fl_transpose_in_f32(const float* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
+                             float* dst)
+    void fl_transpose_in_f64(const double* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
+                             double* dst)
 
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
@@ -119,6 +123,15 @@ cdef inline void split_sum(const floating* e, Py_ssize_t n, double* t, double* k
         fl_split_sum_f32(e, n, t, k)
     else:
         fl_split_sum_f64(e, n, t, k)
+
+
+cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t R,
+                              Py_ssize_t C, floating* dst) noexcept nogil:
+    """dst[c * R + r] = src[r * stride + c]: R short rows into a (C, R) tile (reduce.h)."""
+    if floating is float:
+        fl_transpose_in_f32(src, stride, R, C, dst)
+    else:
+        fl_transpose_in_f64(src, stride, R, C, dst)
 
 
 cdef inline const floating* tile_of(const floating* base, Py_ssize_t stride, Py_ssize_t i0,

@@ -90,4 +90,33 @@ static inline void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, dou
     *k += ks;
 }
 
+/* Transpose R rows of C contiguous values (row stride `stride`) into dst[c * R + r].  The
+ * simd loop over rows lets the compiler use gather loads (AVX2, AVX-512): 1.3-1.7x faster
+ * than scalar loads on an AMD Zen 4 for C = 4-10. */
+#if defined(_MSC_VER) && !defined(__clang__)
+#define FL_SIMD
+#else
+#define FL_SIMD FL_PRAGMA(omp simd)
+#endif
+
+static inline void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, float* dst)
+{
+    for (ptrdiff_t c = 0; c < C; c++) {
+        FL_SIMD
+        for (ptrdiff_t r = 0; r < R; r++)
+            dst[c * R + r] = src[r * stride + c];
+    }
+}
+
+static inline void fl_transpose_in_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, double* dst)
+{
+    for (ptrdiff_t c = 0; c < C; c++) {
+        FL_SIMD
+        for (ptrdiff_t r = 0; r < R; r++)
+            dst[c * R + r] = src[r * stride + c];
+    }
+}
+
 #endif /* FASTLOSS_REDUCE_H */

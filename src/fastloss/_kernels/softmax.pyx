@@ -42,7 +42,7 @@ from libc.math cimport INFINITY
 
 from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
                       value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
-                      ordered_sum, vsum, vmax, split_sum, grouped_tile, fill)
+                      ordered_sum, vsum, vmax, split_sum, transpose_in, grouped_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p
 
 cnp.import_array()
@@ -320,11 +320,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
         wv[c] = one if cw == NULL else cw[c]
     for i in range(4 * NARROW_ROWS):
         (&sums[0][0])[i] = 0
-    # transpose in (strided loads, contiguous stores), row maxima
-    src = <const floating*>a.x + r0 * a.x_row
-    for c in range(C):
-        for r in range(R):
-            zT[c * R + r] = src[r * a.x_row + c]
+    # transpose in, row maxima
+    transpose_in(<const floating*>a.x + r0 * a.x_row, a.x_row, R, C, &zT[0])
     for r in range(R):
         m[r] = zT[r]
         K[r] = zero
@@ -346,10 +343,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
                 for r in range(R):
                     D[r] += wv[c] * (m[r] - zT[c * R + r])
     else:
-        src = <const floating*>a.t + r0 * a.t_row
-        for c in range(C):
-            for r in range(R):
-                aT[c * R + r] = src[r * a.t_row + c]
+        transpose_in(<const floating*>a.t + r0 * a.t_row, a.t_row, R, C, &aT[0])
         for c in range(C):
             for r in range(R):
                 i = c * R + r

@@ -1,0 +1,89 @@
+"""Fit the polynomial coefficients of src/fastloss/_kernels/vecmath.h (a developer tool).
+
+    python tools/fit_vecmath.py          # about two minutes; prints hex-float coefficients
+
+Each polynomial is a minimax fit (Remez exchange, in mpmath at 60 digits) of the relative
+error of the function it approximates, rounded to the target precision:
+
+* exp:  exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2;   q(r) = (exp(r) - 1 - r) / r^2,
+        degree 9 for float64, 4 for float32.
+* log:  log(1 + f) = 2s + s z Q(z), s = f / (2 + f), z = s^2, on z <= ((sqrt2 - 1)/(sqrt2 + 1))^2;
+        Q(z) = (2 atanh(s) / s - 2) / z, degree 6 for float64, 2 for float32.
+
+The printed error is that of the polynomial alone (before rounding of its coefficients);
+the functions' total error is measured by tests/test_vecmath.py.
+"""
+import mpmath as mp
+import numpy as np
+
+mp.mp.dps = 60
+
+
+def remez(f, a, b, deg, iters=30, grid=4000):
+    """Coefficients (low to high) of the degree-`deg` polynomial minimising the maximum
+    relative error |(f - p) / f| on [a, b], and that error."""
+    n = deg + 2
+    xs = [(a + b) / 2 + (b - a) / 2 * mp.cos(mp.pi * (n - 1 - i) / (n - 1)) for i in range(n)]
+    coeffs, max_err = None, None
+    for _ in range(iters):
+        A = mp.matrix(n, n)
+        rhs = mp.matrix(n, 1)
+        for i, x in enumerate(xs):
+            for j in range(deg + 1):
+                A[i, j] = x**j
+            A[i, deg + 1] = (-1) ** i * f(x)            # equioscillating relative error
+            rhs[i] = f(x)
+        sol = mp.lu_solve(A, rhs)
+        coeffs = [sol[j] for j in range(deg + 1)]
+        grid_x = [a + (b - a) * k / grid for k in range(grid + 1)]
+        errs = [(f(x) - sum(c * x**j for j, c in enumerate(coeffs))) / f(x) for x in grid_x]
+        max_err = max(abs(e) for e in errs)
+        # new reference: the local extrema, alternating in sign
+        ext = [0] + [k for k in range(1, grid) if (errs[k] - errs[k - 1]) * (errs[k + 1] - errs[k]) <= 0]
+        ext.append(grid)
+        alt = []
+        for k in ext:
+            if alt and mp.sign(errs[k]) == mp.sign(errs[alt[-1]]):
+                if abs(errs[k]) > abs(errs[alt[-1]]):
+                    alt[-1] = k
+            else:
+                alt.append(k)
+        while len(alt) > n:
+            alt.pop(0 if abs(errs[alt[0]]) < abs(errs[alt[-1]]) else -1)
+        if len(alt) < n:
+            break
+        xs = [grid_x[k] for k in alt]
+    return coeffs, max_err
+
+
+def q_exp(r):
+    if abs(r) < mp.mpf("1e-25"):
+        return mp.mpf(1) / 2 + r / 6
+    return (mp.exp(r) - 1 - r) / r**2
+
+
+def q_log(z):
+    if z < mp.mpf("1e-40"):
+        return mp.mpf(2) / 3 + 2 * z / 5
+    s = mp.sqrt(z)
+    return (2 * mp.atanh(s) / s - 2) / z
+
+
+def main():
+    half_ln2 = mp.log(2) / 2 * mp.mpf("1.0001")
+    smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
+    zmax = smax**2 * mp.mpf("1.0001")
+    fits = [("exp, float64", q_exp, -half_ln2, half_ln2, 9, np.float64),
+            ("exp, float32", q_exp, -half_ln2, half_ln2, 4, np.float32),
+            ("log, float64", q_log, mp.mpf(0), zmax, 6, np.float64),
+            ("log, float32", q_log, mp.mpf(0), zmax, 2, np.float32)]
+    for name, f, a, b, deg, dtype in fits:
+        coeffs, err = remez(f, a, b, deg)
+        print(f"{name}: degree {deg}, relative error {mp.nstr(err, 3)}")
+        suffix = "f" if dtype == np.float32 else ""
+        for c in reversed(coeffs):                      # Horner order, as in vecmath.h
+            print(f"    {float(dtype(float(c))).hex()}{suffix}")
+
+
+if __name__ == "__main__":
+    main()
