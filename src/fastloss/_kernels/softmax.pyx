@@ -124,14 +124,21 @@ cdef inline floating finish_dense(floating T, floating k, floating A, floating B
     return A * log_sum(T, k) + B
 
 
-cdef inline floating dense_b(int kind, floating av, floating t, floating gap) noexcept nogil:
-    # a_c (lambda_c + m - z_c), 0 where a_c = 0 (0 log 0 = 0; masked -inf logits stay finite)
+cdef inline void dense_terms(int kind, const floating* av, const floating* t,
+                             const floating* gap, Py_ssize_t n, floating* b) noexcept nogil:
+    """b_c = a_c (lambda_c + gap_c), gap_c = m - z_c, and 0 where a_c = 0 (0 log 0 = 0; a
+    masked -inf logit with a zero target stays finite).  One loop per kind: vectorizes."""
+    cdef Py_ssize_t c
     cdef floating zero = 0
-    if kind == KL:
-        return av * (vlog(t) + gap) if av != 0 else zero
-    if kind == KL_LOG:
-        return av * (t + gap) if av != 0 else zero
-    return av * gap if av != 0 else zero
+    if kind == KL:                          # lambda_c = log t_c  (a_c = t_c)
+        for c in range(n):
+            b[c] = av[c] * (vlog(t[c]) + gap[c]) if av[c] != zero else zero
+    elif kind == KL_LOG:                    # lambda_c = t_c, the log-target itself
+        for c in range(n):
+            b[c] = av[c] * (t[c] + gap[c]) if av[c] != zero else zero
+    else:                                   # cross-entropy: lambda_c = 0
+        for c in range(n):
+            b[c] = av[c] * gap[c] if av[c] != zero else zero
 
 
 cdef inline void dense_weights(const Args* a, const floating* t, const floating* cw,
@@ -170,6 +177,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating chunk[TILE]
     cdef floating abuf[TILE]
     cdef floating bbuf[TILE]
+    cdef floating gbuf[TILE]
     cdef floating* e
     cdef Py_ssize_t c0, n, c
     cdef floating m, p, k0, ps, top_q, zero = 0, one = 1
@@ -202,15 +210,18 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
         for c in range(n):
             e[c] = vexp(z[c0 + c] - m)
         split_sum(e, n, &T, &K)
+        if a.kind != CE_INDEX or eps_c > 0:
+            for c in range(n):
+                gbuf[c] = m - z[c0 + c]
         if a.kind == CE_INDEX:
             if eps_c > 0:
-                for c in range(n):
-                    bbuf[c] = (one if cw == NULL else cw[c0 + c]) * (m - z[c0 + c])
-                D += vsum(&bbuf[0], n)
+                if cw != NULL:
+                    for c in range(n):
+                        gbuf[c] = cw[c0 + c] * gbuf[c]
+                D += vsum(&gbuf[0], n)
         else:
             dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
-            for c in range(n):
-                bbuf[c] = dense_b(a.kind, abuf[c], trow[c0 + c], m - z[c0 + c])
+            dense_terms(a.kind, &abuf[0], trow + c0, &gbuf[0], n, &bbuf[0])
             A += vsum(&abuf[0], n)
             B += vsum(&bbuf[0], n)
         c0 += n
@@ -282,7 +293,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* cw = <const floating*>a.cw
     cdef floating zT[NARROW_MAX * NARROW_ROWS]     # z, then e = exp(z - m)
-    cdef floating aT[NARROW_MAX * NARROW_ROWS]     # dense targets, then a_c
+    cdef floating tT[NARROW_MAX * NARROW_ROWS]     # dense targets
+    cdef floating aT[NARROW_MAX * NARROW_ROWS]     # their weights a_c
     cdef floating oT[NARROW_MAX * NARROW_ROWS]     # gradient or Hessian, transposed
     cdef floating wv[NARROW_MAX]                   # class weights (ones without them)
     cdef double sums[4][NARROW_ROWS]               # per-row sums over classes, float64:
@@ -343,19 +355,26 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
                 for r in range(R):
                     D[r] += wv[c] * (m[r] - zT[c * R + r])
     else:
-        transpose_in(<const floating*>a.t + r0 * a.t_row, a.t_row, R, C, &aT[0])
+        # targets tT, weights aT, terms oT (the output tile is free until the end)
+        transpose_in(<const floating*>a.t + r0 * a.t_row, a.t_row, R, C, &tT[0])
+        if a.kind == CE_PROBS:
+            for c in range(C):
+                for r in range(R):
+                    aT[c * R + r] = wv[c] * (keep * tT[c * R + r] + eps_c)
+        elif a.kind == KL_LOG:
+            for i in range(C * R):
+                aT[i] = vexp(tT[i])
+        else:
+            for i in range(C * R):
+                aT[i] = tT[i]
         for c in range(C):
             for r in range(R):
-                i = c * R + r
-                if a.kind == CE_PROBS:
-                    v = wv[c] * (keep * aT[i] + eps_c)
-                elif a.kind == KL_LOG:
-                    v = vexp(aT[i])
-                else:
-                    v = aT[i]
-                B[r] += dense_b(a.kind, v, aT[i], m[r] - zT[i])
-                A[r] += v
-                aT[i] = v
+                oT[c * R + r] = m[r] - zT[c * R + r]
+        dense_terms(a.kind, &aT[0], &tT[0], &oT[0], C * R, &oT[0])
+        for c in range(C):
+            for r in range(R):
+                A[r] += aT[c * R + r]
+                B[r] += oT[c * R + r]
     # e = exp(z - m) in place, and its sums
     for c in range(C):
         for r in range(R):
