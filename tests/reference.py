@@ -83,7 +83,8 @@ def target_weights(x_shape, target, class_weight=None, label_smoothing=0.0,
     y = np.asarray(target)
     ignored = y == ignore_index
     yc = np.where(ignored, 0, y)
-    onehot = np.eye(C)[yc]
+    onehot = np.zeros(yc.shape + (C,))
+    np.put_along_axis(onehot, yc[..., None], 1.0, axis=-1)
     a = w * ((1 - label_smoothing) * onehot + label_smoothing / C)
     a[ignored] = 0
     denom = np.where(ignored, 0.0, w[yc])
