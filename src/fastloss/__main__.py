@@ -1,0 +1,115 @@
+"""Command line: ``python -m fastloss {bench,config}``.
+
+``python -m fastloss bench [--quick] [--threads N] [--json PATH] [--dtype ...] [--losses ...]``
+    runs the benchmark suite (:mod:`fastloss.benchmarks`) and prints its table.
+``python -m fastloss config``
+    prints :func:`fastloss.show_config`: the build, SIMD level and OpenMP settings.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def _names(choices: Sequence[str]):
+    """argparse type for a comma-separated list of names out of ``choices``."""
+    def parse(text: str) -> list[str]:
+        names = [n.strip() for n in text.split(",") if n.strip()]
+        bad = [n for n in names if n not in choices]
+        if bad:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, bad))}; choose from {', '.join(choices)}")
+        return names
+    return parse
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import benchmarks as bm
+
+    parser = argparse.ArgumentParser(
+        prog="python -m fastloss",
+        description="fastloss command line: run the benchmark suite or show the build.")
+    sub = parser.add_subparsers(dest="command", metavar="{bench,config}")
+
+    bench = sub.add_parser(
+        "bench", help="run the benchmark suite",
+        description="Time every loss against PyTorch, sklearn._loss, NumPy and memory-"
+                    "bandwidth floors (medians of interleaved repeats, same thread count) "
+                    "and print a table.  PyTorch, scikit-learn and threadpoolctl are used "
+                    "when installed.")
+    size = bench.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="preset", action="store_const", const="quick",
+                      default="full", help="smaller arrays, fewer repeats (about a minute)")
+    size.add_argument("--smoke", dest="preset", action="store_const", const="smoke",
+                      help="tiny arrays, 3 repeats: checks that the suite runs (seconds)")
+    bench.add_argument("--threads", type=_positive_int, metavar="N",
+                       help="threads for fastloss and every peer (default: all cores)")
+    bench.add_argument("--json", metavar="PATH", help="also write all results as JSON here")
+    bench.add_argument("--dtype", nargs="+", type=_names(bm.DTYPES), metavar="DTYPE",
+                       help=f"dtypes to run (default: all of {', '.join(bm.DTYPES)})")
+    bench.add_argument("--losses", nargs="+", type=_names(bm.LOSS_KEYS), metavar="LOSS",
+                       help=f"losses to run (default: all of {', '.join(bm.LOSS_KEYS)})")
+    bench.add_argument("--peers", nargs="+", type=_names(bm.PEERS), metavar="PEER",
+                       help=f"peers to compare with when installed (default: "
+                            f"{', '.join(bm.PEERS)})")
+    bench.add_argument("--no-scaling", dest="scaling", action="store_false",
+                       help="skip the thread-scaling section")
+    bench.add_argument("--no-progress", dest="progress", action="store_false",
+                       help="no progress bar on stderr")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+    sub.add_parser("config", help="show the build configuration (fastloss.show_config())",
+                   description="Print fastloss.show_config(): compiler, flags, SIMD level, "
+                               "OpenMP and thread defaults.")
+    return parser
+
+
+def _flatten(lists: Sequence[Sequence[str]] | None, default: Sequence[str]) -> tuple[str, ...]:
+    """Join repeated / comma-separated name lists, dropping duplicates, keeping order."""
+    if not lists:
+        return tuple(default)
+    return tuple(dict.fromkeys(name for names in lists for name in names))
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from . import benchmarks as bm
+
+    config = bm.BenchConfig(preset=args.preset, threads=args.threads,
+                            dtypes=_flatten(args.dtype, bm.DTYPES),
+                            losses=_flatten(args.losses, bm.LOSS_KEYS),
+                            peers=_flatten(args.peers, bm.PEERS),
+                            scaling=args.scaling, seed=args.seed)
+    results = bm.run(config, out=sys.stdout, progress=sys.stderr if args.progress else None)
+    if args.json:
+        path = bm.write_json(results, args.json)
+        print(f"results written to {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m fastloss``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "bench":
+        return _bench(args)
+    if args.command == "config":
+        from . import show_config
+        show_config()
+        return 0
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
