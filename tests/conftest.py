@@ -7,6 +7,20 @@ from fastloss import _dispatch
 LEVELS = _dispatch.available()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_blas_thread():
+    """NumPy's OpenBLAS threads keep spinning after a matrix product and, on a machine with
+    few cores, starve the kernels' OpenMP threads (a 0.1 ms call took 7 ms): the tests need
+    no parallel BLAS."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(params=LEVELS)
 def level(request):
     """Run the test once per instruction-set build (baseline, avx2, avx512 where the CPU

@@ -155,7 +155,7 @@ def test_pseudo_huber_extremes(level, dtype):
             assert np.isfinite(got)
             want = float(dtype(float(want)))        # the exact value, rounded to the dtype
             assert float(got) == pytest.approx(want, rel=1e-6 if dtype == np.float32 else 1e-12,
-                                               abs=2 * np.finfo(dtype).smallest_subnormal)
+                                               abs=float(2 * np.finfo(dtype).smallest_subnormal))
 
 
 def test_float32_accumulates_in_float64_near_a_large_offset():

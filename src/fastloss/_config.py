@@ -5,26 +5,28 @@ import json
 import os
 import sys
 
+import numpy
+
 
 def _openmp_runtime() -> str | None:
-    """Path of the OpenMP runtime loaded in this process (libgomp, libomp, vcomp, ...)."""
+    """Path of the OpenMP runtime fastloss uses: the copy a wheel vendors (next to the
+    package) if one is loaded, else the first one loaded in this process."""
+    here = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    paths = []
     try:
         from threadpoolctl import threadpool_info
-        for info in threadpool_info():
-            if info.get("user_api") == "openmp":
-                return info.get("filepath")
+        paths = [i["filepath"] for i in threadpool_info() if i.get("user_api") == "openmp"]
     except Exception:       # threadpoolctl is optional; fall back to the loader's map
-        pass
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                path = line.split()[-1]
-                name = os.path.basename(path)
-                if name.startswith(("libgomp", "libomp", "libiomp", "vcomp")):
-                    return path
-    except OSError:
-        pass
-    return None
+        try:
+            with open("/proc/self/maps") as maps:
+                for line in maps:
+                    path = line.split()[-1]
+                    if os.path.basename(path).startswith(("libgomp", "libomp", "libiomp", "vcomp")):
+                        paths.append(path)
+        except OSError:
+            pass
+    ours = [p for p in paths if os.path.abspath(p).startswith(here + os.sep + "fastloss")]
+    return (ours or paths or [None])[0]
 
 
 def config() -> dict:
@@ -41,7 +43,7 @@ def config() -> dict:
         "simd_available": list(_dispatch.available()),
         "simd_forced": os.environ.get("FASTLOSS_SIMD") or None,
         "default_threads": cpu.max_threads(),
-        "cores": cpu.num_procs(),
+        "cores": cpu.num_procs() if cpu.openmp_version() else os.cpu_count(),
         "compiler": build.get("compiler_version") or build.get("compiler"),
         "cflags": build.get("cflags"),
         "simd_flags": build.get("levels"),
@@ -49,6 +51,7 @@ def config() -> dict:
         "target": build.get("target"),
         "built_with": {"python": build.get("python"), "numpy": build.get("numpy_build")},
         "python": sys.version.split()[0],
+        "numpy": numpy.__version__,
     }
 
 

@@ -8,6 +8,7 @@ output before every check has passed.
 from __future__ import annotations
 
 import operator
+import os
 
 import numpy as np
 
@@ -92,19 +93,44 @@ def check_reduction(reduction) -> None:
         raise ValueError(f"reduction must be 'mean', 'sum' or 'none'; got {reduction!r}")
 
 
+# GNU libgomp's thread pool does not survive fork(): a child forked after the parent ran a
+# parallel region would wait forever in its own first one.  Such children run serially
+# (found by tests/test_runtime.py; spawn or forkserver children keep every thread).
+_threads_used = False
+_forked_after_threads = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked_after_threads
+    _forked_after_threads = _threads_used
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def resolve_threads(n_threads) -> int:
     """None: OpenMP's default (OMP_NUM_THREADS, threadpoolctl); -1: all cores; k >= 1: k,
-    at most the number of cores."""
+    at most the number of cores.  1 in a child forked after the parent used threads."""
+    global _threads_used
     if n_threads is None:
-        return cpu.max_threads()
-    if isinstance(n_threads, bool) or not hasattr(n_threads, "__index__"):
+        n = cpu.max_threads()
+    elif isinstance(n_threads, bool) or not hasattr(n_threads, "__index__"):
         raise TypeError(f"n_threads must be None or an integer; got {type(n_threads).__name__}")
-    n = operator.index(n_threads)
-    if n == -1:
-        return cpu.num_procs()
-    if n < 1:
-        raise ValueError(f"n_threads must be None, -1 (all cores) or a positive integer; got {n}")
-    return min(n, cpu.num_procs())
+    else:
+        n = operator.index(n_threads)
+        if n == -1:
+            n = cpu.num_procs()
+        elif n < 1:
+            raise ValueError(f"n_threads must be None, -1 (all cores) or a positive integer; "
+                             f"got {n}")
+        else:
+            n = min(n, cpu.num_procs())
+    if n > 1:
+        if _forked_after_threads:
+            return 1
+        _threads_used = True
+    return n
 
 
 def sample_weight_group(weight_shape, sample_shape) -> int:
