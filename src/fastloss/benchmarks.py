@@ -210,9 +210,11 @@ LOSSES: tuple[LossSpec, ...] = (
     LossSpec("pseudo_huber", "PseudoHuber", "pointwise",
              lambda: fastloss.PseudoHuber(delta=PSEUDO_HUBER_DELTA), _regression_data,
              _np_pseudo_huber,
-             lambda F, x, t: F.huber_loss(x, t, delta=PSEUDO_HUBER_DELTA),
+             lambda F, x, t: ((x - t).div(PSEUDO_HUBER_DELTA).square().add(1).sqrt().sub(1)
+                              .mul(PSEUDO_HUBER_DELTA**2).mean()),
              torch_note="PseudoHuber: PyTorch has no Pseudo-Huber op; the torch column "
-                        "times F.huber_loss (fused Huber loss, similar cost per element)"),
+                        "times its formula written with tensor operations, as a PyTorch "
+                        "user would (autograd differentiates it)"),
     LossSpec("bce", "BCE(logits)", "pointwise", fastloss.BinaryCrossEntropy, _binary_data,
              _np_bce, lambda F, x, t: F.binary_cross_entropy_with_logits(x, t),
              sklearn="HalfBinomialLoss"),

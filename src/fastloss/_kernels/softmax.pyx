@@ -141,10 +141,10 @@ cdef inline void dense_terms(int kind, const floating* av, const floating* t,
             b[c] = av[c] * gap[c] if av[c] != zero else zero
 
 
-cdef inline void dense_weights(const Args* a, const floating* t, const floating* cw,
-                               Py_ssize_t n, floating* out) noexcept nogil:
+cdef inline const floating* dense_weights(const Args* a, const floating* t, const floating* cw,
+                                         Py_ssize_t n, floating* out) noexcept nogil:
     """a_c of n classes of dense targets: CE_PROBS w ((1 - eps) t + eps / C); KL t;
-    KL_LOG exp(t)."""
+    KL_LOG exp(t).  Written to out, except for KL where the target itself is returned."""
     cdef Py_ssize_t c
     cdef floating one = 1
     cdef floating keep = <floating>(1 - a.smoothing)
@@ -160,8 +160,8 @@ cdef inline void dense_weights(const Args* a, const floating* t, const floating*
         for c in range(n):
             out[c] = vexp(t[c])
     else:
-        for c in range(n):
-            out[c] = t[c]
+        return t
+    return out
 
 
 # ------------------------------------------------------------------ wide rows ----
@@ -179,6 +179,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating bbuf[TILE]
     cdef floating gbuf[TILE]
     cdef floating* e
+    cdef const floating* av
     cdef Py_ssize_t c0, n, c
     cdef floating m, p, k0, ps, top_q, zero = 0, one = 1
     cdef double T = 0, K = 0, A = 0, B = 0, D = 0
@@ -220,9 +221,9 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
                         gbuf[c] = cw[c0 + c] * gbuf[c]
                 D += vsum(&gbuf[0], n)
         else:
-            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
-            dense_terms(a.kind, &abuf[0], trow + c0, &gbuf[0], n, &bbuf[0])
-            A += vsum(&abuf[0], n)
+            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            dense_terms(a.kind, av, trow + c0, &gbuf[0], n, &bbuf[0])
+            A += vsum(av, n)
             B += vsum(&bbuf[0], n)
         c0 += n
     if a.kind == CE_INDEX:
@@ -249,9 +250,9 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
                 p = e[c] * ps
                 hrow[c0 + c] = As * p * (top_q if e[c] == one else one - p)
         if a.kind != CE_INDEX:
-            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
             for c in range(n):
-                e[c] = f * e[c] - s * abuf[c]
+                e[c] = f * e[c] - s * av[c]
         elif cw == NULL:
             for c in range(n):
                 e[c] = f * e[c] - k0
@@ -365,7 +366,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
             for i in range(C * R):
                 aT[i] = vexp(tT[i])
         else:
-            for i in range(C * R):
+            for i in range(C * R):          # KL: a_c = t_c
                 aT[i] = tT[i]
         for c in range(C):
             for r in range(R):
@@ -461,6 +462,7 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating keep_y = 0
     cdef floating lp, lam, pc
+    cdef const floating* av
     cdef Py_ssize_t c0, n, c
     cdef long long y = -1
     cdef double total = 0
@@ -488,7 +490,10 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
             if c0 <= y < c0 + n:
                 abuf[y - c0] += keep_y
         else:
-            dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            if av != &abuf[0]:
+                for c in range(n):
+                    abuf[c] = av[c]
         for c in range(n):
             pc = p[c0 + c]
             lp = vlog(pc)
