@@ -164,3 +164,13 @@ def expand_weight(sample_weight, sample_shape):
     if w.shape == tuple(sample_shape):
         return w
     return w.reshape(w.shape + (1,) * (len(sample_shape) - 1))
+
+
+def numeric_gradient(f, x, h):
+    """4th-order central differences of the scalar function f at every element of x."""
+    g = np.empty_like(x)
+    for i in range(x.size):
+        e = np.zeros_like(x)
+        e.flat[i] = h
+        g.flat[i] = (-f(x + 2 * e) + 8 * f(x + e) - 8 * f(x - e) + f(x - 2 * e)) / (12 * h)
+    return g

@@ -75,7 +75,7 @@ def rows_view(arr: np.ndarray) -> np.ndarray:
     """`arr` as a 2-D (rows, classes) array with contiguous classes, a view if possible."""
     n_cls = arr.shape[-1]
     if arr.flags.c_contiguous:
-        return arr.reshape(-1, n_cls)
+        return arr if arr.ndim == 2 else arr.reshape(-1, n_cls)
     if (arr.ndim == 2 and arr.flags.aligned and arr.strides[1] == arr.itemsize
             and arr.strides[0] % arr.itemsize == 0):
         return arr

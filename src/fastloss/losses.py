@@ -119,6 +119,15 @@ def _outputs(mode, out, x, inputs):
     return out, None
 
 
+def _nothing_to_average(mode, grad, hess):
+    """"mean" over no valid samples (empty, all ignored, all weights 0): 0.0 and a zero
+    gradient, never NaN."""
+    for arr in (grad, hess):
+        if arr is not None:
+            arr.fill(0)
+    return _result(mode, 0.0, grad, hess)
+
+
 def _result(mode, value, grad, hess):
     if mode == VALUE:
         return value
@@ -160,11 +169,8 @@ class _Pointwise(Loss):
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         scale = 1.0
         if reduction == "mean":
-            if total_w == 0:                # empty, or all weights 0: 0.0, never NaN
-                for arr in (grad, hess):
-                    if arr is not None:
-                        arr.fill(0)
-                return _result(mode, 0.0, grad, hess)
+            if total_w == 0:
+                return _nothing_to_average(mode, grad, hess)
             scale = 1.0 / total_w
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, readable(x), readable(t), w, group, pw, period, value,
@@ -335,6 +341,7 @@ class _Softmax(Loss):
     """A loss over the last axis (classes): one value per row, shape input.shape[:-1]."""
 
     __slots__ = ()
+    _takes_labels = False                   # True: targets may be integer class labels
 
     def _targets(self, target, x):
         """(kernel kind, int64 labels or None, float targets or None)."""
@@ -344,13 +351,16 @@ class _Softmax(Loss):
         return None, float(n_cls)
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
-        x = as_float(input, "input")
+        x = input if checks.plain_float(input) else as_float(input, "input")
         if x.ndim == 0 or x.shape[-1] == 0:
             raise ValueError(f"input must have a last axis of at least one class; "
                              f"got shape {x.shape}")
         dtype = x.dtype
         shape, sample_shape, n_cls = x.shape, x.shape[:-1], x.shape[-1]
-        kind, y, t = self._targets(target, x)
+        if self._takes_labels and checks.plain_labels(target, x):   # common: ~50 ns
+            kind, y, t = CE_INDEX, target, None
+        else:
+            kind, y, t = self._targets(target, x)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
@@ -360,8 +370,8 @@ class _Softmax(Loss):
             w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt)
         cw, cw_sum = self._class_weight(dtype, n_cls)
         if kind == CE_INDEX:
-            total_w, bad = checks.labels(y.reshape(-1), n_cls, self.ignore_index, cw, w,
-                                         group, dtype is F32, nt)
+            total_w, bad = checks.labels(y, n_cls, self.ignore_index, cw, w, group,
+                                         dtype is F32, nt)
             if bad >= 0:
                 pos = np.unravel_index(bad, y.shape) if y.ndim else ()
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
@@ -371,15 +381,12 @@ class _Softmax(Loss):
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
         scale = 1.0
         if reduction == "mean":
-            if total_w == 0:            # empty, all ignored or all weights 0: 0.0, never NaN
-                for arr in (grad, hess):
-                    if arr is not None:
-                        arr.fill(0)
-                return _result(mode, 0.0, grad, hess)
+            if total_w == 0:
+                return _nothing_to_average(mode, grad, hess)
             scale = 1.0 / total_w
         total = _dispatch.kernels.softmax.softmax(
-            kind, mode, self.from_logits, rows_view(x), None if y is None else y.reshape(-1),
-            None if t is None else rows_view(t), cw, cw_sum, w, group, value, grad, hess,
+            kind, mode, self.from_logits, rows_view(x), y, None if t is None else rows_view(t),
+            cw, cw_sum, w, group, value, grad, hess,
             scale, self._smoothing(), self._ignore(), nt)
         if value is None:
             value = total / total_w if reduction == "mean" else total
@@ -437,6 +444,7 @@ class CrossEntropy(_Softmax):
     """
 
     __slots__ = ("from_logits", "class_weight", "ignore_index", "label_smoothing", "_cw")
+    _takes_labels = True
 
     def __init__(self, from_logits: bool = True, class_weight=None, ignore_index: int = -100,
                  label_smoothing: float = 0.0):

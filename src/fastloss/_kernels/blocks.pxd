@@ -69,6 +69,12 @@ cdef inline Blocking make_blocking(Py_ssize_t n_units, Py_ssize_t min_units) noe
     return b
 
 
+cdef inline Py_ssize_t block_end(Blocking blk, Py_ssize_t b, Py_ssize_t n_units) noexcept nogil:
+    """End of block b (it starts at b * blk.size)."""
+    cdef Py_ssize_t hi = (b + 1) * blk.size
+    return n_units if hi > n_units else hi
+
+
 cdef inline int team_size(int n_threads, Py_ssize_t n_elements, Py_ssize_t n_blocks) noexcept nogil:
     """Threads to use: 1 for small calls (no OpenMP start-up), never more than blocks."""
     if n_elements < PARALLEL_MIN or n_threads < 1:

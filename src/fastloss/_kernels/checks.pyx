@@ -13,9 +13,19 @@ from cython.parallel cimport prange
 from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
-from .blocks cimport BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, team_size, ordered_sum, vsum
+from .blocks cimport (BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, block_end, team_size,
+                      ordered_sum, vsum)
 
 cnp.import_array()
+
+
+cdef inline Py_ssize_t first_flagged(const Py_ssize_t* first, Py_ssize_t n_blocks) noexcept nogil:
+    """The first index any block flagged (blocks in order), or -1."""
+    cdef Py_ssize_t b
+    for b in range(n_blocks):
+        if first[b] >= 0:
+            return first[b]
+    return -1
 
 
 cdef Py_ssize_t first_bad_weight(const floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -33,25 +43,26 @@ cdef Py_ssize_t first_bad_weight(const floating* w, Py_ssize_t lo, Py_ssize_t hi
     return -1
 
 
+cdef inline double weights_block(const floating* w, Py_ssize_t lo, Py_ssize_t hi,
+                                 Py_ssize_t* bad) noexcept nogil:
+    bad[0] = first_bad_weight(w, lo, hi)
+    return vsum(w + lo, hi - lo)
+
+
 cdef double check_weights(const floating* w, Py_ssize_t n, int n_threads,
                           Py_ssize_t* bad) noexcept nogil:
     cdef double sums[MAX_BLOCKS]
     cdef Py_ssize_t first[MAX_BLOCKS]
     cdef Blocking blk = make_blocking(n, BLOCK_MIN)
     cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t b, lo, hi
-    for b in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
-        lo = b * blk.size
-        hi = lo + blk.size
-        if hi > n:
-            hi = n
-        first[b] = first_bad_weight(w, lo, hi)
-        sums[b] = vsum(w + lo, hi - lo)
-    bad[0] = -1
-    for b in range(blk.n_blocks):
-        if first[b] >= 0:
-            bad[0] = first[b]
-            break
+    cdef Py_ssize_t b
+    if nt == 1:
+        for b in range(blk.n_blocks):
+            sums[b] = weights_block(w, b * blk.size, block_end(blk, b, n), &first[b])
+    else:
+        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
+            sums[b] = weights_block(w, b * blk.size, block_end(blk, b, n), &first[b])
+    bad[0] = first_flagged(first, blk.n_blocks)
     return ordered_sum(sums, blk.n_blocks)
 
 
@@ -70,6 +81,29 @@ def weights(cnp.ndarray w, int n_threads):
     return total, bad
 
 
+cdef inline double labels_block(const long long* y, Py_ssize_t lo, Py_ssize_t hi,
+                                long long n_cls, long long ignore, const floating* cw,
+                                const floating* sw, Py_ssize_t group,
+                                Py_ssize_t* bad) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef long long v
+    cdef double acc = 0, wi
+    bad[0] = -1
+    for i in range(lo, hi):
+        v = y[i]
+        if v == ignore:
+            continue
+        if v < 0 or v >= n_cls:
+            if bad[0] < 0:
+                bad[0] = i
+            continue
+        wi = 1 if cw == NULL else cw[v]
+        if sw != NULL:
+            wi = wi * sw[i // group]
+        acc += wi
+    return acc
+
+
 cdef double check_labels(const long long* y, Py_ssize_t n, long long n_cls, long long ignore,
                          const floating* cw, const floating* sw, Py_ssize_t group,
                          int n_threads, Py_ssize_t* bad) noexcept nogil:
@@ -79,36 +113,16 @@ cdef double check_labels(const long long* y, Py_ssize_t n, long long n_cls, long
     cdef Py_ssize_t first[MAX_BLOCKS]
     cdef Blocking blk = make_blocking(n, BLOCK_MIN)
     cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t b, lo, hi, i
-    cdef long long v
-    cdef double acc, wi
-    for b in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
-        lo = b * blk.size
-        hi = lo + blk.size
-        if hi > n:
-            hi = n
-        first[b] = -1
-        acc = 0
-        for i in range(lo, hi):
-            v = y[i]
-            if v == ignore:
-                continue
-            if v < 0 or v >= n_cls:
-                if first[b] < 0:
-                    first[b] = i
-                continue
-            wi = 1
-            if cw != NULL:
-                wi = cw[v]
-            if sw != NULL:
-                wi = wi * sw[i // group]
-            acc = acc + wi
-        sums[b] = acc
-    bad[0] = -1
-    for b in range(blk.n_blocks):
-        if first[b] >= 0:
-            bad[0] = first[b]
-            break
+    cdef Py_ssize_t b
+    if nt == 1:
+        for b in range(blk.n_blocks):
+            sums[b] = labels_block(y, b * blk.size, block_end(blk, b, n), n_cls, ignore, cw,
+                                   sw, group, &first[b])
+    else:
+        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
+            sums[b] = labels_block(y, b * blk.size, block_end(blk, b, n), n_cls, ignore, cw,
+                                   sw, group, &first[b])
+    bad[0] = first_flagged(first, blk.n_blocks)
     return ordered_sum(sums, blk.n_blocks)
 
 
@@ -147,7 +161,7 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
 # in tens of nanoseconds, so that small calls stay cheap.  Anything they reject goes through
 # the general path in fastloss._validation, which converts or explains.
 
-cdef inline bint plain_float(object a):
+cdef inline bint plain_float_array(object a):
     """An exact ndarray of native float32/float64, C-contiguous and aligned."""
     cdef int typ
     if type(a) is not cnp.ndarray:
@@ -169,9 +183,34 @@ cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
     return True
 
 
+cdef inline bint same_leading_shape(cnp.ndarray y, cnp.ndarray x):
+    cdef int i
+    for i in range(cnp.PyArray_NDIM(y)):
+        if cnp.PyArray_DIM(y, i) != cnp.PyArray_DIM(x, i):
+            return False
+    return True
+
+
+def plain_float(object a):
+    """True if a is a C-contiguous float32/float64 array (no conversion needed)."""
+    return plain_float_array(a)
+
+
+def plain_labels(object y, object x):
+    """True if y is a C-contiguous int64 array of x's leading shape (class labels for the
+    rows of x, usable as they are; their values are checked by `labels`)."""
+    return (type(y) is cnp.ndarray
+            and cnp.PyArray_TYPE(<cnp.ndarray>y) == cnp.NPY_INT64
+            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>y)
+            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>y)
+            and type(x) is cnp.ndarray
+            and cnp.PyArray_NDIM(<cnp.ndarray>y) + 1 == cnp.PyArray_NDIM(<cnp.ndarray>x)
+            and same_leading_shape(<cnp.ndarray>y, <cnp.ndarray>x))
+
+
 def plain_pair(object x, object t):
     """True if x and t are C-contiguous float arrays of one dtype and one shape."""
-    return (plain_float(x) and plain_float(t)
+    return (plain_float_array(x) and plain_float_array(t)
             and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.PyArray_TYPE(<cnp.ndarray>t)
             and same_shape(<cnp.ndarray>x, <cnp.ndarray>t))
 

@@ -7,13 +7,14 @@ Every loss here is a function of one element: l(x, t), its derivative g and its 
 derivative h with respect to the input x.  Each loss is written twice, small:
 
 * scalar helpers (``closs_*``) hold the maths, one formula per line, with the numerically
-  careful form and a note on why;
-* one tile loop (``*_tile``) applies them to a tile of at most TILE contiguous elements and
-  writes the weighted loss, gradient and Hessian the call asked for.
+  careful form and a note on why; each returns the loss and sets the gradient and Hessian;
+* ``tile`` applies one of them to a tile of at most TILE contiguous elements, one plain
+  loop per loss, and ``put`` stores what the call asked for.
 
 What a call computes (value only, value and gradient, or gradient and Hessian) is the fused
 type ``Mode`` (blocks.pxd): Cython generates every tile loop once per mode, so each loop is
-branch-free and vectorized, and a value-only call neither computes nor writes a gradient.  Everything else, strided
+branch-free and vectorized, and a value-only call neither computes nor writes a gradient
+(the compiler drops what ``put`` does not store).  Everything else, strided
 input, weights per element or per leading-axis sample, ``pos_weight`` broadcast over the
 last axis, the blocked deterministic reduction and the threads, is shared and lives in
 ``run_block``, ``pointwise`` and blocks.pxd.  The loops call functions directly rather than
@@ -27,8 +28,8 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
-                      value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
-                      ordered_sum, vsum, tile_of, grouped_tile, cyclic_tile, fill)
+                      value_and_grad, grad_and_hess, Blocking, make_blocking, block_end,
+                      team_size, ordered_sum, vsum, tile_of, grouped_tile, cyclic_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 
 cnp.import_array()
@@ -48,11 +49,21 @@ LOSSES = {"mse": MSE, "mae": MAE, "pseudo_huber": PSEUDO_HUBER,
 # Literals are typed (`cdef floating one = 1`): a bare `1.0` would make C compute a float32
 # expression in double, which is both slower and not "float32 end to end".
 
-cdef inline floating csign(floating r) noexcept nogil:
-    # sign(r) with sign(0) = 0 (the MAE subgradient at the kink) and sign(NaN) = NaN:
-    # r - r is +0 for +-0 and NaN for NaN.
+cdef inline floating closs_mse(floating r, floating* g, floating* h) noexcept nogil:
+    # l = r^2, g = 2 r, h = 2
+    cdef floating two = 2
+    g[0] = two * r
+    h[0] = two
+    return r * r
+
+
+cdef inline floating closs_mae(floating r, floating* g, floating* h) noexcept nogil:
+    # l = |r|, g = sign(r) with sign(0) = 0 (the subgradient at the kink) and sign(NaN) = NaN
+    # (r - r is +0 for +-0 and NaN for NaN), h = 1 (the usual gradient-boosting surrogate)
     cdef floating one = 1
-    return one if r > 0 else (-one if r < 0 else r - r)
+    g[0] = one if r > 0 else (-one if r < 0 else r - r)
+    h[0] = one
+    return vabs(r)
 
 
 cdef inline floating closs_pseudo_huber(floating r, floating delta, floating inv_delta,
@@ -123,83 +134,48 @@ cdef inline floating closs_bce_probs(floating p, floating t, floating pw,
     return -(a * lp + b * lq)
 
 
-# -------------------------------------------------------------------- tile loops ----
-# w: weight per element (ones when unweighted); s: scale of grad and hess (1 / sum(w) for
-# "mean"); l, g, h: outputs for the weighted loss, gradient and Hessian diagonal.
+# -------------------------------------------------------------------- tile loop ----
 
-cdef inline void mse_tile(const floating* x, const floating* t, const floating* w,
-                          Py_ssize_t n, floating* l, floating* g, floating* h, floating s,
-                          Mode m) noexcept nogil:
-    # l = r^2, g = 2 r, h = 2, r = x - t
-    cdef floating two = 2
-    cdef Py_ssize_t i
-    cdef floating r
-    for i in range(n):
-        r = x[i] - t[i]
-        if Mode is not grad_and_hess:
-            l[i] = w[i] * (r * r)
-        if Mode is not value_only:
-            g[i] = (s * w[i]) * (two * r)
-        if Mode is grad_and_hess:
-            h[i] = (s * w[i]) * two
+cdef inline void put(floating* l, floating* g, floating* h, Py_ssize_t i, floating w,
+                     floating s, floating li, floating gi, floating hi, Mode m) noexcept nogil:
+    """Store element i's outputs for this mode: weighted loss w l, and the gradient and
+    Hessian of the reduced loss, s w g and s w h (s = 1 / sum(w) for "mean", else 1)."""
+    if Mode is not grad_and_hess:
+        l[i] = w * li
+    if Mode is not value_only:
+        g[i] = (s * w) * gi
+    if Mode is grad_and_hess:
+        h[i] = (s * w) * hi
 
 
-cdef inline void mae_tile(const floating* x, const floating* t, const floating* w,
-                          Py_ssize_t n, floating* l, floating* g, floating* h, floating s,
-                          Mode m) noexcept nogil:
-    # l = |r|, g = sign(r) (0 at r = 0), h = 1 (the usual gradient-boosting surrogate)
-    cdef Py_ssize_t i
-    cdef floating r
-    for i in range(n):
-        r = x[i] - t[i]
-        if Mode is not grad_and_hess:
-            l[i] = w[i] * vabs(r)
-        if Mode is not value_only:
-            g[i] = (s * w[i]) * csign(r)
-        if Mode is grad_and_hess:
-            h[i] = s * w[i]
-
-
-cdef inline void pseudo_huber_tile(const floating* x, const floating* t, const floating* w,
-                                   Py_ssize_t n, floating* l, floating* g, floating* h,
-                                   floating s, floating delta, Mode m) noexcept nogil:
+cdef inline void tile(int loss, const floating* x, const floating* t, const floating* w,
+                      const floating* pw, Py_ssize_t n, floating* l, floating* g, floating* h,
+                      floating s, floating param, Mode m) noexcept nogil:
+    """One loss over a tile of n contiguous elements: one branch-free loop per loss."""
     cdef Py_ssize_t i
     cdef floating li, gi, hi
     cdef floating one = 1
-    cdef floating inv_delta = one / delta
-    for i in range(n):
-        li = closs_pseudo_huber(x[i] - t[i], delta, inv_delta, &gi, &hi)
-        if Mode is not grad_and_hess:
-            l[i] = w[i] * li
-        if Mode is not value_only:
-            g[i] = (s * w[i]) * gi
-        if Mode is grad_and_hess:
-            h[i] = (s * w[i]) * hi
-
-
-cdef inline void bce_tile(const floating* x, const floating* t, const floating* w,
-                          const floating* pw, Py_ssize_t n, floating* l, floating* g,
-                          floating* h, floating s, bint from_logits, Mode m) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating li, gi, hi
-    if from_logits:
+    cdef floating inv_param = one / param if loss == PSEUDO_HUBER else one
+    if loss == MSE:
+        for i in range(n):
+            li = closs_mse(x[i] - t[i], &gi, &hi)
+            put(l, g, h, i, w[i], s, li, gi, hi, m)
+    elif loss == MAE:
+        for i in range(n):
+            li = closs_mae(x[i] - t[i], &gi, &hi)
+            put(l, g, h, i, w[i], s, li, gi, hi, m)
+    elif loss == PSEUDO_HUBER:
+        for i in range(n):
+            li = closs_pseudo_huber(x[i] - t[i], param, inv_param, &gi, &hi)
+            put(l, g, h, i, w[i], s, li, gi, hi, m)
+    elif loss == BCE_LOGITS:
         for i in range(n):
             li = closs_bce_logits(x[i], t[i], pw[i], &gi, &hi)
-            if Mode is not grad_and_hess:
-                l[i] = w[i] * li
-            if Mode is not value_only:
-                g[i] = (s * w[i]) * gi
-            if Mode is grad_and_hess:
-                h[i] = (s * w[i]) * hi
+            put(l, g, h, i, w[i], s, li, gi, hi, m)
     else:
         for i in range(n):
             li = closs_bce_probs(x[i], t[i], pw[i], &gi, &hi)
-            if Mode is not grad_and_hess:
-                l[i] = w[i] * li
-            if Mode is not value_only:
-                g[i] = (s * w[i]) * gi
-            if Mode is grad_and_hess:
-                h[i] = (s * w[i]) * hi
+            put(l, g, h, i, w[i], s, li, gi, hi, m)
 
 
 # ------------------------------------------------------------- block and driver ----
@@ -262,14 +238,7 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
             gp = grad + i0
         if Mode is grad_and_hess:
             hp = hess + i0
-        if a.loss == MSE:
-            mse_tile(xp, tp, wp, n, lp, gp, hp, s, m)
-        elif a.loss == MAE:
-            mae_tile(xp, tp, wp, n, lp, gp, hp, s, m)
-        elif a.loss == PSEUDO_HUBER:
-            pseudo_huber_tile(xp, tp, wp, n, lp, gp, hp, s, param, m)
-        else:
-            bce_tile(xp, tp, wp, pwp, n, lp, gp, hp, s, a.loss == BCE_LOGITS, m)
+        tile(a.loss, xp, tp, wp, pwp, n, lp, gp, hp, s, param, m)
         if Mode is not grad_and_hess:
             acc += vsum(lp, n)
         i0 += n
@@ -279,12 +248,10 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
 cdef inline double run_nth_block(const Args* a, const floating* x, Py_ssize_t n,
                                  Blocking blk, Py_ssize_t b, int mode) noexcept nogil:
     cdef Py_ssize_t lo = b * blk.size
-    cdef Py_ssize_t hi = lo + blk.size
+    cdef Py_ssize_t hi = block_end(blk, b, n)
     cdef value_only v
     cdef value_and_grad vg
     cdef grad_and_hess gh
-    if hi > n:
-        hi = n
     if mode == VALUE:
         return run_block(a, x, lo, hi, v)
     elif mode == VALUE | GRAD:
@@ -409,13 +376,9 @@ cdef void run_floor(const floating* a, const floating* b, floating* out, Py_ssiz
                     int n_threads) noexcept nogil:
     cdef Blocking blk = make_blocking(n, BLOCK_MIN)
     cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t bi, lo, hi
+    cdef Py_ssize_t bi
     for bi in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
-        lo = bi * blk.size
-        hi = lo + blk.size
-        if hi > n:
-            hi = n
-        copy_or_add(a, b, out, lo, hi)
+        copy_or_add(a, b, out, bi * blk.size, block_end(blk, bi, n))
 
 
 def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):

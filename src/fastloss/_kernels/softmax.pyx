@@ -41,8 +41,9 @@ cimport numpy as cnp
 from libc.math cimport INFINITY
 
 from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
-                      value_and_grad, grad_and_hess, Blocking, make_blocking, team_size,
-                      ordered_sum, vsum, vmax, split_sum, transpose_in, grouped_tile, fill)
+                      value_and_grad, grad_and_hess, Blocking, make_blocking, block_end,
+                      team_size, ordered_sum, vsum, vmax, split_sum, transpose_in,
+                      grouped_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p
 
 cnp.import_array()
@@ -166,6 +167,28 @@ cdef inline const floating* dense_weights(const Args* a, const floating* t, cons
 
 # ------------------------------------------------------------------ wide rows ----
 
+cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating** hrow,
+                          const floating** trow, long long* y, Mode mode) noexcept nogil:
+    """Point at row r's gradient and Hessian rows (as the mode needs) and its target (a
+    label or a target row).  An ignored row gets zero outputs, and False is returned."""
+    cdef floating zero = 0
+    if Mode is not value_only:
+        grow[0] = <floating*>a.grad + r * a.n_cls
+    if Mode is grad_and_hess:
+        hrow[0] = <floating*>a.hess + r * a.n_cls
+    if a.kind != CE_INDEX:
+        trow[0] = <const floating*>a.t + r * a.t_row
+        return True
+    y[0] = a.y[r]
+    if y[0] != a.ignore_index:
+        return True
+    if Mode is not value_only:
+        fill(grow[0], a.n_cls, zero)
+    if Mode is grad_and_hess:
+        fill(hrow[0], a.n_cls, zero)
+    return False
+
+
 cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noexcept nogil:
     """Weighted loss of one row from logits; writes its gradient (and Hessian) row."""
     cdef Py_ssize_t C = a.n_cls
@@ -188,20 +211,8 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating l, f = 0, As = 0, gy = 0, hy = 0, wy = 1
     cdef long long y = 0
-    if Mode is not value_only:
-        grow = <floating*>a.grad + r * C
-    if Mode is grad_and_hess:
-        hrow = <floating*>a.hess + r * C
-    if a.kind == CE_INDEX:
-        y = a.y[r]
-        if y == a.ignore_index:
-            if Mode is not value_only:
-                fill(grow, C, zero)
-            if Mode is grad_and_hess:
-                fill(hrow, C, zero)
-            return 0
-    else:
-        trow = <const floating*>a.t + r * a.t_row
+    if not open_row(a, r, &grow, &hrow, &trow, &y, mode):
+        return 0
     m = vmax(z, C)
     # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or a stack chunk)
     c0 = 0
@@ -466,21 +477,10 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef Py_ssize_t c0, n, c
     cdef long long y = -1
     cdef double total = 0
-    if Mode is not value_only:
-        grow = <floating*>a.grad + r * C
-    if Mode is grad_and_hess:
-        hrow = <floating*>a.hess + r * C
+    if not open_row(a, r, &grow, &hrow, &trow, &y, mode):
+        return 0
     if a.kind == CE_INDEX:
-        y = a.y[r]
-        if y == a.ignore_index:
-            if Mode is not value_only:
-                fill(grow, C, zero)
-            if Mode is grad_and_hess:
-                fill(hrow, C, zero)
-            return 0
         keep_y = <floating>((1 - a.smoothing) * (1 if cw == NULL else cw[y]))
-    else:
-        trow = <const floating*>a.t + r * a.t_row
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
@@ -551,12 +551,10 @@ cdef inline double run_nth_block(const Args* a, bint from_logits, Py_ssize_t n_r
                                  Blocking blk, Py_ssize_t b, int mode,
                                  floating dtype_tag) noexcept nogil:
     cdef Py_ssize_t lo = b * blk.size
-    cdef Py_ssize_t hi = lo + blk.size
+    cdef Py_ssize_t hi = block_end(blk, b, n_rows)
     cdef value_only v
     cdef value_and_grad vg
     cdef grad_and_hess gh
-    if hi > n_rows:
-        hi = n_rows
     if mode == VALUE:
         return run_block(a, from_logits, lo, hi, dtype_tag, v)
     elif mode == VALUE | GRAD:

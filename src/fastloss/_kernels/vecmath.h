@@ -102,6 +102,25 @@ FL_INLINE float fl_exp_f32(float x)
 
 /* ---------------------------------------------------------------- log ---- */
 
+/* log(2^e (1 + f)) for f in [sqrt(1/2) - 1, sqrt(2) - 1), minus c (a correction added
+ * at the right place for full precision): the core that log and log1p share. */
+FL_INLINE double fl_log_reduced_f64(double f, double ed, double c)
+{
+    double s = f / (2.0 + f);
+    double z = s * s;
+    double q = 0x1.2b5b3cd07f765p-3;
+    q = q * z + 0x1.39fe1f2d19f7ap-3;
+    q = q * z + 0x1.7462b6c858cc6p-3;
+    q = q * z + 0x1.c71c62dd6bbfcp-3;
+    q = q * z + 0x1.2492492df8420p-2;
+    q = q * z + 0x1.999999999529cp-2;
+    q = q * z + 0x1.5555555555558p-1;
+    double R = z * q;
+    double hfsq = 0.5 * f * f;
+    return ed * 0x1.62e42fefa3800p-1
+           + (f - (hfsq - (s * (hfsq + R) + (ed * 0x1.ef35793c76730p-45 - c))));
+}
+
 FL_INLINE double fl_log_f64(double x)
 {
     int tiny = x < 0x1p-1022;                       /* subnormal (or <= 0): scale up by 2^54 */
@@ -114,25 +133,24 @@ FL_INLINE double fl_log_f64(double x)
     eb -= tiny ? 54 : 0;
     /* (double)e without int64 -> double conversion: 2^52 + (e + 2048) has e in its mantissa */
     double ed = fl_from_bits_f64(0x4330000000000000ULL + eb + 1024) - (0x1p52 + 2048.0);
-    double f = m - 1.0;
-    double s = f / (2.0 + f);
-    double z = s * s;
-    double q = 0x1.2b5b3cd07f765p-3;
-    q = q * z + 0x1.39fe1f2d19f7ap-3;
-    q = q * z + 0x1.7462b6c858cc6p-3;
-    q = q * z + 0x1.c71c62dd6bbfcp-3;
-    q = q * z + 0x1.2492492df8420p-2;
-    q = q * z + 0x1.999999999529cp-2;
-    q = q * z + 0x1.5555555555558p-1;
-    double R = z * q;
-    double hfsq = 0.5 * f * f;
-    double res = ed * 0x1.62e42fefa3800p-1
-                 + (f - (hfsq - (s * (hfsq + R) + ed * 0x1.ef35793c76730p-45)));
+    double res = fl_log_reduced_f64(m - 1.0, ed, 0.0);
     res = x == 0.0 ? -FL_INF_F64 : res;
     res = x < 0.0 ? FL_NAN_F64 : res;
     res = x == FL_INF_F64 ? x : res;
     res = x != x ? x : res;
     return res;
+}
+
+FL_INLINE float fl_log_reduced_f32(float f, float ed, float c)
+{
+    float s = f / (2.0f + f);
+    float z = s * s;
+    float q = 0x1.2ee7cep-2f;
+    q = q * z + 0x1.997c24p-2f;
+    q = q * z + 0x1.55555cp-1f;
+    float R = z * q;
+    float hfsq = 0.5f * f * f;
+    return ed * 0x1.62ep-1f + (f - (hfsq - (s * (hfsq + R) + (ed * 0x1.0bfbe8p-15f - c))));
 }
 
 FL_INLINE float fl_log_f32(float x)
@@ -145,15 +163,7 @@ FL_INLINE float fl_log_f32(float x)
     float m = fl_from_bits_f32(u - ((eb - 128u) << 23));
     eb -= tiny ? 24u : 0u;
     float ed = fl_from_bits_f32(0x4b000000u + eb + 128u) - (0x1p23f + 256.0f);
-    float f = m - 1.0f;
-    float s = f / (2.0f + f);
-    float z = s * s;
-    float q = 0x1.2ee7cep-2f;
-    q = q * z + 0x1.997c24p-2f;
-    q = q * z + 0x1.55555cp-1f;
-    float R = z * q;
-    float hfsq = 0.5f * f * f;
-    float res = ed * 0x1.62ep-1f + (f - (hfsq - (s * (hfsq + R) + ed * 0x1.0bfbe8p-15f)));
+    float res = fl_log_reduced_f32(m - 1.0f, ed, 0.0f);
     res = x == 0.0f ? -FL_INF_F32 : res;
     res = x < 0.0f ? FL_NAN_F32 : res;
     res = x == FL_INF_F32 ? x : res;
@@ -196,21 +206,8 @@ FL_INLINE double fl_log1p_unit_f64(double u, double ry)
     double y = 1.0 + u;
     int hi = y >= 0x1.6a09e667f3bcdp+0;                     /* sqrt(2): y = 2 m, e = 1 */
     double f = (hi ? 0.5 * y : y) - 1.0;
-    double ed = hi ? 1.0 : 0.0;
-    double s = f / (2.0 + f);
-    double z = s * s;
-    double q = 0x1.2b5b3cd07f765p-3;
-    q = q * z + 0x1.39fe1f2d19f7ap-3;
-    q = q * z + 0x1.7462b6c858cc6p-3;
-    q = q * z + 0x1.c71c62dd6bbfcp-3;
-    q = q * z + 0x1.2492492df8420p-2;
-    q = q * z + 0x1.999999999529cp-2;
-    q = q * z + 0x1.5555555555558p-1;
-    double R = z * q;
-    double hfsq = 0.5 * f * f;
-    double c = (y - 1.0) - u;                                /* rounding error of 1 + u */
-    return ed * 0x1.62e42fefa3800p-1
-           + (f - (hfsq - (s * (hfsq + R) + (ed * 0x1.ef35793c76730p-45 - c * ry))));
+    /* the rounding error of 1 + u, c = (y - 1) - u, comes off as c / y = c ry */
+    return fl_log_reduced_f64(f, hi ? 1.0 : 0.0, ((y - 1.0) - u) * ry);
 }
 
 FL_INLINE float fl_log1p_unit_f32(float u, float ry)
@@ -218,17 +215,7 @@ FL_INLINE float fl_log1p_unit_f32(float u, float ry)
     float y = 1.0f + u;
     int hi = y >= 0x1.6a09e6p+0f;
     float f = (hi ? 0.5f * y : y) - 1.0f;
-    float ed = hi ? 1.0f : 0.0f;
-    float s = f / (2.0f + f);
-    float z = s * s;
-    float q = 0x1.2ee7cep-2f;
-    q = q * z + 0x1.997c24p-2f;
-    q = q * z + 0x1.55555cp-1f;
-    float R = z * q;
-    float hfsq = 0.5f * f * f;
-    float c = (y - 1.0f) - u;
-    return ed * 0x1.62ep-1f
-           + (f - (hfsq - (s * (hfsq + R) + (ed * 0x1.0bfbe8p-15f - c * ry))));
+    return fl_log_reduced_f32(f, hi ? 1.0f : 0.0f, ((y - 1.0f) - u) * ry);
 }
 
 #endif /* FASTLOSS_VECMATH_H */
