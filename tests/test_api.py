@@ -403,3 +403,18 @@ def test_fastloss_simd_forces_a_lower_level(level):
         assert out.stdout.strip() == level, out.stderr
     else:                                   # not on this CPU: a warning (an error here)
         assert out.returncode != 0 and "FASTLOSS_SIMD" in out.stderr
+
+
+def test_python_and_kernel_constants_agree():
+    """The Python layer passes loss, kind and mode numbers to the kernels: one source each."""
+    from fastloss import _dispatch, losses
+    kernels = _dispatch.kernels
+    assert kernels.pointwise.MODES == {"value": losses.VALUE, "grad": losses.GRAD,
+                                       "hess": losses.HESS}
+    assert kernels.pointwise.LOSSES == {
+        "mse": fastloss.MSE._kernel_id, "mae": fastloss.MAE._kernel_id,
+        "pseudo_huber": fastloss.PseudoHuber._kernel_id,
+        "bce_logits": fastloss.BinaryCrossEntropy()._kernel_id,
+        "bce_probs": fastloss.BinaryCrossEntropy(from_logits=False)._kernel_id}
+    assert kernels.softmax.KINDS == {"ce_index": losses.CE_INDEX, "ce_probs": losses.CE_PROBS,
+                                     "kl": losses.KL, "kl_log": losses.KL_LOG}

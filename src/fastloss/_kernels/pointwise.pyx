@@ -43,6 +43,7 @@ cdef enum:
 
 LOSSES = {"mse": MSE, "mae": MAE, "pseudo_huber": PSEUDO_HUBER,
           "bce_logits": BCE_LOGITS, "bce_probs": BCE_PROBS}
+MODES = {"value": VALUE, "grad": GRAD, "hess": HESS}
 
 
 # ------------------------------------------------------------------ scalar helpers ----
