@@ -10,11 +10,11 @@ Layout of the build
 
 Compiler flags
 --------------
-``-O3`` plus ``-fno-math-errno`` (sqrt becomes one instruction) and ``-fno-trapping-math``
-(lets the compiler turn branch-free selects into vector blends).  Neither changes a single
-computed value: NaN, infinities and signed zeros keep their IEEE meaning, and both are the
-default behaviour of Clang and MSVC.  ``-ffast-math`` (which does change values) and
-``-march=native`` (which makes wheels non-portable) are never used.
+``-O3`` plus ``-fno-math-errno`` (sqrt becomes one instruction instead of a libm call that
+may set errno) and ``-fno-trapping-math`` (lets the compiler turn branch-free selects into
+vector blends; Clang's and MSVC's default).  Neither changes a single computed value: NaN,
+infinities and signed zeros keep their IEEE meaning.  The fast-math flag (which does change values) and
+native-architecture tuning (which makes wheels non-portable) are never used.
 
 OpenMP
 ------

@@ -1,15 +1,16 @@
-# The blocked, deterministic reduction that every kernel family shares.
+# The blocked, deterministic reduction that every kernel family shares (blocked_sum).
 #
-# A call splits its work units (elements for pointwise losses, rows for softmax losses)
-# into at most MAX_BLOCKS contiguous blocks whose size depends only on the number of
-# units, never on the number of threads.  Threads take whole blocks (`prange` over block
-# indices); each block sums its tiles in a fixed order into one double, and the block sums
-# are added in block order at the end.  The result is therefore bitwise identical for any
+# A call splits its work units (elements for pointwise losses, rows for softmax losses,
+# weights or labels for the argument checks) into at most MAX_BLOCKS contiguous blocks
+# whose size depends only on the number of units, never on the number of threads.  Threads
+# take whole blocks (`prange` over block indices); each block sums its tiles in a fixed
+# order into one double, and the block sums are added in block order at the end.  The result is therefore bitwise identical for any
 # thread count and any run, and needs only MAX_BLOCKS doubles of memory, whatever the input
 # size.  Within a block, work proceeds in tiles of at most TILE elements, so that every
 # scratch buffer a kernel needs (gathered strided input, expanded weights, per-element
 # losses) is a small stack array that stays in L1.
 from cython cimport floating
+from cython.parallel cimport prange
 
 cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()
@@ -91,6 +92,46 @@ cdef inline double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
     for i in range(n):
         s += v[i]
     return s
+
+
+cdef inline Py_ssize_t first_flagged(const Py_ssize_t* flags, Py_ssize_t n_blocks) noexcept nogil:
+    """The first index any block flagged (blocks in order), or -1."""
+    cdef Py_ssize_t b
+    for b in range(n_blocks):
+        if flags[b] >= 0:
+            return flags[b]
+    return -1
+
+
+# What each kernel runs per block: the sum of its results over units lo .. hi; it sets
+# *flag to the first unit it rejects (a bad label, say), or to -1.
+ctypedef double (*BlockFn)(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                           Py_ssize_t* flag) noexcept nogil
+
+
+cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_units,
+                               Py_ssize_t min_units, Py_ssize_t n_elements, int n_threads,
+                               Py_ssize_t* first_flag) noexcept nogil:
+    """The reduction scheme, written once: `block` over fixed blocks of n_units (at least
+    min_units each), threads taking whole blocks, the block sums added in block order.
+
+    n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Sets
+    *first_flag (if not NULL) to the first unit any block flagged, or -1.
+    """
+    cdef double sums[MAX_BLOCKS]
+    cdef Py_ssize_t flags[MAX_BLOCKS]
+    cdef Blocking blk = make_blocking(n_units, min_units)
+    cdef int nt = team_size(n_threads, n_elements, blk.n_blocks)
+    cdef Py_ssize_t b
+    if nt == 1:
+        for b in range(blk.n_blocks):
+            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
+    else:
+        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
+            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
+    if first_flag != NULL:
+        first_flag[0] = first_flagged(flags, blk.n_blocks)
+    return ordered_sum(sums, blk.n_blocks)
 
 
 cdef extern from "reduce.h" nogil:

@@ -9,23 +9,12 @@ identical for every thread count.  Compiled once, for the baseline instruction s
 loops are bound by memory, not arithmetic.
 """
 from cython cimport floating
-from cython.parallel cimport prange
 from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
-from .blocks cimport (BLOCK_MIN, MAX_BLOCKS, Blocking, make_blocking, block_end, team_size,
-                      ordered_sum, vsum)
+from .blocks cimport BLOCK_MIN, blocked_sum, vsum
 
 cnp.import_array()
-
-
-cdef inline Py_ssize_t first_flagged(const Py_ssize_t* first, Py_ssize_t n_blocks) noexcept nogil:
-    """The first index any block flagged (blocks in order), or -1."""
-    cdef Py_ssize_t b
-    for b in range(n_blocks):
-        if first[b] >= 0:
-            return first[b]
-    return -1
 
 
 cdef Py_ssize_t first_bad_weight(const floating* w, Py_ssize_t lo, Py_ssize_t hi) noexcept nogil:
@@ -43,27 +32,23 @@ cdef Py_ssize_t first_bad_weight(const floating* w, Py_ssize_t lo, Py_ssize_t hi
     return -1
 
 
-cdef inline double weights_block(const floating* w, Py_ssize_t lo, Py_ssize_t hi,
-                                 Py_ssize_t* bad) noexcept nogil:
+cdef struct WeightArgs:
+    const void* w
+    bint float32
+
+
+cdef inline double sum_weights(const floating* w, Py_ssize_t lo, Py_ssize_t hi,
+                               Py_ssize_t* bad) noexcept nogil:
     bad[0] = first_bad_weight(w, lo, hi)
     return vsum(w + lo, hi - lo)
 
 
-cdef double check_weights(const floating* w, Py_ssize_t n, int n_threads,
+cdef double weights_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                           Py_ssize_t* bad) noexcept nogil:
-    cdef double sums[MAX_BLOCKS]
-    cdef Py_ssize_t first[MAX_BLOCKS]
-    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
-    cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t b
-    if nt == 1:
-        for b in range(blk.n_blocks):
-            sums[b] = weights_block(w, b * blk.size, block_end(blk, b, n), &first[b])
-    else:
-        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = weights_block(w, b * blk.size, block_end(blk, b, n), &first[b])
-    bad[0] = first_flagged(first, blk.n_blocks)
-    return ordered_sum(sums, blk.n_blocks)
+    cdef const WeightArgs* a = <const WeightArgs*>args
+    if a.float32:
+        return sum_weights(<const float*>a.w, lo, hi, bad)
+    return sum_weights(<const double*>a.w, lo, hi, bad)
 
 
 def weights(cnp.ndarray w, int n_threads):
@@ -71,59 +56,53 @@ def weights(cnp.ndarray w, int n_threads):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
     cdef Py_ssize_t bad = -1
     cdef double total
-    cdef void* p = cnp.PyArray_DATA(w)
-    if cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32:
-        with nogil:
-            total = check_weights(<const float*>p, n, n_threads, &bad)
-    else:
-        with nogil:
-            total = check_weights(<const double*>p, n, n_threads, &bad)
+    cdef WeightArgs a
+    a.w = cnp.PyArray_DATA(w)
+    a.float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32
+    with nogil:
+        total = blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
     return total, bad
 
 
-cdef inline double labels_block(const long long* y, Py_ssize_t lo, Py_ssize_t hi,
-                                long long n_cls, long long ignore, const floating* cw,
-                                const floating* sw, Py_ssize_t group,
-                                Py_ssize_t* bad) noexcept nogil:
+cdef struct LabelArgs:
+    const long long* y
+    long long n_cls
+    long long ignore
+    const void* cw              # class weights or NULL
+    const void* sw              # sample weights or NULL; row r uses sw[r // group]
+    Py_ssize_t group
+    bint float32
+
+
+cdef inline double count_labels(const LabelArgs* a, const floating* cw, const floating* sw,
+                                Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* bad) noexcept nogil:
+    """Sum over rows lo .. hi that are not ignored of sw[r // group] * cw[y[r]] (1 for a
+    missing weight); *bad = the first label neither in [0, n_cls) nor ignored, or -1."""
     cdef Py_ssize_t i
     cdef long long v
     cdef double acc = 0, wi
     bad[0] = -1
     for i in range(lo, hi):
-        v = y[i]
-        if v == ignore:
+        v = a.y[i]
+        if v == a.ignore:
             continue
-        if v < 0 or v >= n_cls:
+        if v < 0 or v >= a.n_cls:
             if bad[0] < 0:
                 bad[0] = i
             continue
         wi = 1 if cw == NULL else cw[v]
         if sw != NULL:
-            wi = wi * sw[i // group]
+            wi = wi * sw[i // a.group]
         acc += wi
     return acc
 
 
-cdef double check_labels(const long long* y, Py_ssize_t n, long long n_cls, long long ignore,
-                         const floating* cw, const floating* sw, Py_ssize_t group,
-                         int n_threads, Py_ssize_t* bad) noexcept nogil:
-    """Denominator of a class-weighted mean: sum over non-ignored rows r of
-    sw[r // group] * cw[y[r]] (1 for a missing weight); bad = first invalid label or -1."""
-    cdef double sums[MAX_BLOCKS]
-    cdef Py_ssize_t first[MAX_BLOCKS]
-    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
-    cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t b
-    if nt == 1:
-        for b in range(blk.n_blocks):
-            sums[b] = labels_block(y, b * blk.size, block_end(blk, b, n), n_cls, ignore, cw,
-                                   sw, group, &first[b])
-    else:
-        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = labels_block(y, b * blk.size, block_end(blk, b, n), n_cls, ignore, cw,
-                                   sw, group, &first[b])
-    bad[0] = first_flagged(first, blk.n_blocks)
-    return ordered_sum(sums, blk.n_blocks)
+cdef double labels_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                         Py_ssize_t* bad) noexcept nogil:
+    cdef const LabelArgs* a = <const LabelArgs*>args
+    if a.float32:
+        return count_labels(a, <const float*>a.cw, <const float*>a.sw, lo, hi, bad)
+    return count_labels(a, <const double*>a.cw, <const double*>a.sw, lo, hi, bad)
 
 
 cdef inline const void* data_or_null(object arr):
@@ -142,17 +121,16 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     cdef Py_ssize_t n = cnp.PyArray_SIZE(y)
     cdef Py_ssize_t bad = -1
     cdef double total
-    cdef const long long* yp = <const long long*>cnp.PyArray_DATA(y)
-    cdef const void* cwp = data_or_null(cw)
-    cdef const void* swp = data_or_null(sw)
-    if is_float32:
-        with nogil:
-            total = check_labels(yp, n, n_cls, ignore_index, <const float*>cwp,
-                                 <const float*>swp, group, n_threads, &bad)
-    else:
-        with nogil:
-            total = check_labels(yp, n, n_cls, ignore_index, <const double*>cwp,
-                                 <const double*>swp, group, n_threads, &bad)
+    cdef LabelArgs a
+    a.y = <const long long*>cnp.PyArray_DATA(y)
+    a.n_cls = n_cls
+    a.ignore = ignore_index
+    a.cw = data_or_null(cw)
+    a.sw = data_or_null(sw)
+    a.group = group
+    a.float32 = is_float32
+    with nogil:
+        total = blocked_sum(labels_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
     return total, bad
 
 

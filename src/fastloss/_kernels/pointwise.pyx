@@ -24,12 +24,11 @@ The module is compiled once per instruction-set level (setup.py); fastloss._disp
 the best one the CPU supports.
 """
 from cython cimport floating
-from cython.parallel cimport prange
 cimport numpy as cnp
 
-from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
-                      value_and_grad, grad_and_hess, Blocking, make_blocking, block_end,
-                      team_size, ordered_sum, vsum, tile_of, grouped_tile, cyclic_tile, fill)
+from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
+                      grad_and_hess, blocked_sum, vsum, tile_of, grouped_tile, cyclic_tile,
+                      fill)
 from .vecmath cimport vexp, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 
 cnp.import_array()
@@ -183,6 +182,8 @@ cdef inline void tile(int loss, const floating* x, const floating* t, const floa
 
 cdef struct Args:
     int loss
+    int mode                    # VALUE, VALUE | GRAD or GRAD | HESS
+    bint float32                # the data are float32 (else float64)
     const void* x               # input, 1-D with stride x_stride (elements)
     Py_ssize_t x_stride
     const void* t               # target, likewise
@@ -246,33 +247,27 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
     return acc
 
 
-cdef inline double run_nth_block(const Args* a, const floating* x, Py_ssize_t n,
-                                 Blocking blk, Py_ssize_t b, int mode) noexcept nogil:
-    cdef Py_ssize_t lo = b * blk.size
-    cdef Py_ssize_t hi = block_end(blk, b, n)
+cdef inline double run_mode(const Args* a, const floating* x, Py_ssize_t lo,
+                           Py_ssize_t hi) noexcept nogil:
+    # one call per mode, each with a compile-time mode: one specialized loop each
     cdef value_only v
     cdef value_and_grad vg
     cdef grad_and_hess gh
-    if mode == VALUE:
+    if a.mode == VALUE:
         return run_block(a, x, lo, hi, v)
-    elif mode == VALUE | GRAD:
+    elif a.mode == VALUE | GRAD:
         return run_block(a, x, lo, hi, vg)
     return run_block(a, x, lo, hi, gh)
 
 
-cdef double run(const Args* a, const floating* x, Py_ssize_t n, int mode,
-                int n_threads) noexcept nogil:
-    cdef double sums[MAX_BLOCKS]
-    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
-    cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t b
-    if nt == 1:                 # no OpenMP region at all: small calls stay cheap
-        for b in range(blk.n_blocks):
-            sums[b] = run_nth_block(a, x, n, blk, b, mode)
-    else:
-        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = run_nth_block(a, x, n, blk, b, mode)
-    return ordered_sum(sums, blk.n_blocks)
+cdef double pointwise_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                            Py_ssize_t* flag) noexcept nogil:
+    """The BlockFn of this family (blocks.pxd): elements lo .. hi of one call."""
+    cdef const Args* a = <const Args*>args
+    flag[0] = -1
+    if a.float32:
+        return run_mode(a, <const float*>a.x, lo, hi)
+    return run_mode(a, <const double*>a.x, lo, hi)
 
 
 cdef inline Py_ssize_t flat_stride(cnp.ndarray arr):
@@ -302,6 +297,8 @@ def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef double total
     a.loss = loss
+    a.mode = mode
+    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
     a.x = cnp.PyArray_DATA(x)
     a.x_stride = flat_stride(x)
     a.t = cnp.PyArray_DATA(t)
@@ -315,12 +312,8 @@ def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     a.hess = <void*>data_or_null(hess)
     a.scale = scale
     a.param = param
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
-        with nogil:
-            total = run(&a, <const float*>a.x, n, mode, n_threads)
-    else:
-        with nogil:
-            total = run(&a, <const double*>a.x, n, mode, n_threads)
+    with nogil:
+        total = blocked_sum(pointwise_block, &a, n, BLOCK_MIN, n, n_threads, NULL)
     return total
 
 
@@ -362,6 +355,13 @@ def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
 
 # ------------------------------------------------------- bandwidth floor, for benchmarks ----
 
+cdef struct FloorArgs:
+    const void* a
+    const void* b               # NULL: out = a
+    void* out
+    bint float32
+
+
 cdef void copy_or_add(const floating* a, const floating* b, floating* out, Py_ssize_t lo,
                       Py_ssize_t hi) noexcept nogil:
     cdef Py_ssize_t i
@@ -373,13 +373,15 @@ cdef void copy_or_add(const floating* a, const floating* b, floating* out, Py_ss
             out[i] = a[i] + b[i]
 
 
-cdef void run_floor(const floating* a, const floating* b, floating* out, Py_ssize_t n,
-                    int n_threads) noexcept nogil:
-    cdef Blocking blk = make_blocking(n, BLOCK_MIN)
-    cdef int nt = team_size(n_threads, n, blk.n_blocks)
-    cdef Py_ssize_t bi
-    for bi in prange(blk.n_blocks, schedule='static', num_threads=nt, use_threads_if=nt > 1):
-        copy_or_add(a, b, out, bi * blk.size, block_end(blk, bi, n))
+cdef double floor_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                        Py_ssize_t* flag) noexcept nogil:
+    cdef const FloorArgs* f = <const FloorArgs*>args
+    flag[0] = -1
+    if f.float32:
+        copy_or_add(<const float*>f.a, <const float*>f.b, <float*>f.out, lo, hi)
+    else:
+        copy_or_add(<const double*>f.a, <const double*>f.b, <double*>f.out, lo, hi)
+    return 0
 
 
 def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):
@@ -389,12 +391,10 @@ def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):
     as multiples of it.  a, b, out: C-contiguous, same float dtype and size.
     """
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
-    cdef const void* bp = NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)
-    if cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32:
-        with nogil:
-            run_floor(<const float*>cnp.PyArray_DATA(a), <const float*>bp,
-                      <float*>cnp.PyArray_DATA(out), n, n_threads)
-    else:
-        with nogil:
-            run_floor(<const double*>cnp.PyArray_DATA(a), <const double*>bp,
-                      <double*>cnp.PyArray_DATA(out), n, n_threads)
+    cdef FloorArgs f
+    f.a = cnp.PyArray_DATA(a)
+    f.b = NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)
+    f.out = cnp.PyArray_DATA(out)
+    f.float32 = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
+    with nogil:
+        blocked_sum(floor_block, &f, n, BLOCK_MIN, n, n_threads, NULL)

@@ -2,7 +2,7 @@
  * fastloss vector reductions: sums and maxima that the compiler may vectorize.
  *
  * Plain C fixes the order of a floating-point sum, so a compiler cannot keep one partial
- * sum per vector lane without -ffast-math.  `#pragma omp simd reduction` grants exactly
+ * sum per vector lane without fast-math flags.  `#pragma omp simd reduction` grants exactly
  * that permission for one loop and nothing else (no change to NaN, inf or rounding of the
  * terms).  The lane order is fixed by the compiled code: for a given build, results are
  * identical for every run and every thread count (different instruction-set builds may

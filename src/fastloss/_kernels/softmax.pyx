@@ -35,14 +35,12 @@ From probabilities (from_logits=False) the loss is elementwise within a row,
 The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
 """
 from cython cimport floating
-from cython.parallel cimport prange
 cimport numpy as cnp
 
 from libc.math cimport INFINITY
 
-from .blocks cimport (TILE, BLOCK_MIN, MAX_BLOCKS, VALUE, GRAD, HESS, Mode, value_only,
-                      value_and_grad, grad_and_hess, Blocking, make_blocking, block_end,
-                      team_size, ordered_sum, vsum, vmax, split_sum, transpose_in,
+from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
+                      grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
                       grouped_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p
 
@@ -63,6 +61,9 @@ KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
 
 cdef struct Args:
     int kind
+    int mode                    # VALUE, VALUE | GRAD or GRAD | HESS
+    bint float32                # the data are float32 (else float64)
+    bint from_logits
     Py_ssize_t n_cls
     const void* x               # input rows, classes contiguous
     Py_ssize_t x_row            # row stride in elements
@@ -515,15 +516,15 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
 
 # ------------------------------------------------------------------ blocks and driver ----
 
-cdef double run_block(const Args* a, bint from_logits, Py_ssize_t lo, Py_ssize_t hi,
-                      floating dtype_tag, Mode mode) noexcept nogil:
+cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, floating dtype_tag,
+                      Mode mode) noexcept nogil:
     """Weighted loss sum of rows lo .. hi, writing the requested outputs."""
     cdef floating swbuf[NARROW_ROWS]
     cdef floating ones[NARROW_ROWS]
     cdef const floating* sw
     cdef Py_ssize_t r0, R, r
     cdef double acc = 0, l
-    cdef bint narrow = from_logits and a.n_cls <= NARROW_MAX
+    cdef bint narrow = a.from_logits and a.n_cls <= NARROW_MAX
     fill(&ones[0], NARROW_ROWS, <floating>1)
     r0 = lo
     while r0 < hi:
@@ -536,7 +537,7 @@ cdef double run_block(const Args* a, bint from_logits, Py_ssize_t lo, Py_ssize_t
             acc += narrow_rows(a, r0, R, sw, mode)
         else:
             for r in range(R):
-                if from_logits:
+                if a.from_logits:
                     l = wide_row(a, r0 + r, sw[r], mode)
                 else:
                     l = prob_row(a, r0 + r, sw[r], mode)
@@ -547,35 +548,27 @@ cdef double run_block(const Args* a, bint from_logits, Py_ssize_t lo, Py_ssize_t
     return acc
 
 
-cdef inline double run_nth_block(const Args* a, bint from_logits, Py_ssize_t n_rows,
-                                 Blocking blk, Py_ssize_t b, int mode,
-                                 floating dtype_tag) noexcept nogil:
-    cdef Py_ssize_t lo = b * blk.size
-    cdef Py_ssize_t hi = block_end(blk, b, n_rows)
+cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi,
+                           floating dtype_tag) noexcept nogil:
+    # one call per mode, each with a compile-time mode: one specialized loop each
     cdef value_only v
     cdef value_and_grad vg
     cdef grad_and_hess gh
-    if mode == VALUE:
-        return run_block(a, from_logits, lo, hi, dtype_tag, v)
-    elif mode == VALUE | GRAD:
-        return run_block(a, from_logits, lo, hi, dtype_tag, vg)
-    return run_block(a, from_logits, lo, hi, dtype_tag, gh)
+    if a.mode == VALUE:
+        return run_block(a, lo, hi, dtype_tag, v)
+    elif a.mode == VALUE | GRAD:
+        return run_block(a, lo, hi, dtype_tag, vg)
+    return run_block(a, lo, hi, dtype_tag, gh)
 
 
-cdef double run(const Args* a, bint from_logits, Py_ssize_t n_rows, int mode, int n_threads,
-                floating dtype_tag) noexcept nogil:
-    cdef double sums[MAX_BLOCKS]
-    cdef Py_ssize_t min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1
-    cdef Blocking blk = make_blocking(n_rows, min_rows)
-    cdef int nt = team_size(n_threads, n_rows * a.n_cls, blk.n_blocks)
-    cdef Py_ssize_t b
-    if nt == 1:
-        for b in range(blk.n_blocks):
-            sums[b] = run_nth_block(a, from_logits, n_rows, blk, b, mode, dtype_tag)
-    else:
-        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = run_nth_block(a, from_logits, n_rows, blk, b, mode, dtype_tag)
-    return ordered_sum(sums, blk.n_blocks)
+cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                          Py_ssize_t* flag) noexcept nogil:
+    """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call."""
+    cdef const Args* a = <const Args*>args
+    flag[0] = -1
+    if a.float32:
+        return run_mode(a, lo, hi, <float>0)
+    return run_mode(a, lo, hi, <double>0)
 
 
 cdef inline const void* data_or_null(object arr):
@@ -598,8 +591,12 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0)
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef Py_ssize_t min_rows
     cdef double total
     a.kind = kind
+    a.mode = mode
+    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
+    a.from_logits = from_logits
     a.n_cls = cnp.PyArray_DIM(x, 1)
     a.x = cnp.PyArray_DATA(x)
     a.x_row = cnp.PyArray_STRIDE(x, 0) // itemsize
@@ -616,10 +613,8 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     a.hess = <void*>data_or_null(hess)
     a.scale = scale
     a.smoothing = smoothing
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
-        with nogil:
-            total = run(&a, from_logits, n_rows, mode, n_threads, <float>0)
-    else:
-        with nogil:
-            total = run(&a, from_logits, n_rows, mode, n_threads, <double>0)
+    min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1     # ~BLOCK_MIN elements
+    with nogil:
+        total = blocked_sum(softmax_block, &a, n_rows, min_rows, n_rows * a.n_cls, n_threads,
+                            NULL)
     return total

@@ -10,7 +10,7 @@
  * integer operations that SSE2/AVX2/AVX-512/NEON all have (add, logical shift, no 64-bit
  * arithmetic shift, no int64 <-> double conversion).  The same source is compiled once per
  * instruction-set level (see setup.py); the Python layer picks the best level at run time.
- * They are correct without -ffast-math: NaN, +-inf, zeros and subnormals are handled exactly.
+ * They need no fast-math flags: NaN, +-inf, zeros and subnormals are handled exactly.
  *
  * Accuracy (checked by tests/test_vecmath.py against mpmath and NumPy):
  *   fl_exp_f64, fl_log_f64, fl_log1p_f64: <= 2 ulp;  fl_exp_f32, fl_log_f32, fl_log1p_f32: <= 2 ulp.
