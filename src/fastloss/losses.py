@@ -128,6 +128,18 @@ def _nothing_to_average(mode, grad, hess):
     return _result(mode, 0.0, grad, hess)
 
 
+def _scale(reduction, total_w):
+    """What the kernels multiply gradient and Hessian by: 1 / sum(w) for "mean"."""
+    return 1.0 / total_w if reduction == "mean" else 1.0
+
+
+def _value(reduction, total, total_w, per_sample):
+    """The reduced value from the kernel's weighted sum (per-sample losses for "none")."""
+    if per_sample is not None:
+        return per_sample
+    return total / total_w if reduction == "mean" else total
+
+
 def _result(mode, value, grad, hess):
     if mode == VALUE:
         return value
@@ -166,18 +178,13 @@ class _Pointwise(Loss):
             w, group, total_w = checked_weights(sample_weight, dtype, shape, nt)
         pw, period = self._pos_weight(dtype, shape)
         grad, hess = _outputs(mode, out, x, (x, t, w))
+        if reduction == "mean" and total_w == 0:
+            return _nothing_to_average(mode, grad, hess)
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
-        scale = 1.0
-        if reduction == "mean":
-            if total_w == 0:
-                return _nothing_to_average(mode, grad, hess)
-            scale = 1.0 / total_w
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, readable(x), readable(t), w, group, pw, period, value,
-            grad, hess, scale, self._param(), nt)
-        if value is None:
-            value = total / total_w if reduction == "mean" else total
-        return _result(mode, value, grad, hess)
+            grad, hess, _scale(reduction, total_w), self._param(), nt)
+        return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 
 class MSE(_Pointwise):
@@ -378,19 +385,14 @@ class _Softmax(Loss):
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={self.ignore_index}")
         grad, hess = _outputs(mode, out, x, (x, t, w))
+        if reduction == "mean" and total_w == 0:
+            return _nothing_to_average(mode, grad, hess)
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
-        scale = 1.0
-        if reduction == "mean":
-            if total_w == 0:
-                return _nothing_to_average(mode, grad, hess)
-            scale = 1.0 / total_w
         total = _dispatch.kernels.softmax.softmax(
             kind, mode, self.from_logits, rows_view(x), y, None if t is None else rows_view(t),
-            cw, cw_sum, w, group, value, grad, hess,
-            scale, self._smoothing(), self._ignore(), nt)
-        if value is None:
-            value = total / total_w if reduction == "mean" else total
-        return _result(mode, value, grad, hess)
+            cw, cw_sum, w, group, value, grad, hess, _scale(reduction, total_w),
+            self._smoothing(), self._ignore(), nt)
+        return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
     def _smoothing(self) -> float:
         return 0.0
