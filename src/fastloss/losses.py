@@ -419,9 +419,11 @@ class CrossEntropy(_Softmax):
     (or the sum of sample weights), also as PyTorch does.  Rows whose label equals
     ``ignore_index`` contribute 0 and get a zero gradient.  Logits of ``-inf`` mask a class
     (gradient exactly 0 there); with probability targets a class whose target is 0
-    contributes 0 even when masked (``0 log 0 = 0``; PyTorch would give NaN).  With
-    ``from_logits=False``, each log is clamped at -100 and the gradient divides by
-    ``max(p, 1e-12)``.
+    contributes 0 even when masked (``0 log 0 = 0``; PyTorch would give NaN).  Label
+    smoothing makes every class a target, so a masked class then makes the loss infinite,
+    as in PyTorch.  With ``from_logits=False``, each log is clamped at -100, the gradient
+    divides by ``max(p, 1e-12)``, and the Hessian is that gradient's derivative
+    (``a_c / p_c^2``, and 0 where ``p_c <= 1e-12``).
 
     Parameters
     ----------
