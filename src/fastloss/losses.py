@@ -334,7 +334,7 @@ def _positive_finite(value, name: str) -> float:
 CE_INDEX, CE_PROBS, KL, KL_LOG = 0, 1, 2, 3     # as in _kernels/softmax.pyx
 
 
-def _class_labels(target, sample_shape, n_cls, ignore_index) -> np.ndarray:
+def _class_labels(target, n_cls) -> np.ndarray:
     """Integer class labels as C-contiguous int64 (values are checked by the kernel pass)."""
     y = as_array(target, "target")
     if y.dtype.kind == "u" and y.size and y.max() > np.iinfo(np.int64).max:
@@ -490,8 +490,7 @@ class CrossEntropy(_Softmax):
         sample_shape = x.shape[:-1]
         if tgt.shape == sample_shape:
             if tgt.dtype.kind in "iu":
-                return CE_INDEX, _class_labels(tgt, sample_shape, x.shape[-1],
-                                               self.ignore_index), None
+                return CE_INDEX, _class_labels(tgt, x.shape[-1]), None
             if tgt.dtype.kind in "fbc":
                 raise ValueError(f"class indices must be integers; got a target of dtype "
                                  f"{tgt.dtype} and shape {tgt.shape} (for probabilities, "

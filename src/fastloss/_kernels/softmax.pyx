@@ -37,8 +37,6 @@ The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
 from cython cimport floating
 cimport numpy as cnp
 
-from libc.math cimport INFINITY
-
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
                       grouped_tile, fill)
