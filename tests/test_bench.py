@@ -72,6 +72,19 @@ def test_cli_bench_smoke_table_and_json(tmp_path, capsys):
     assert all(_positive(r["fastloss_s"]) and _positive(r["floor_s"]) for r in scaling[0]["rows"])
 
 
+def test_scaling_only_at_chosen_thread_counts():
+    out = io.StringIO()
+    config = benchmarks.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
+                                    peers=("numpy",), scaling_threads=(3, 1, 3), cases=False)
+    results = benchmarks.run(config, out=out, progress=None)
+    assert results["cases"] == [] and results["config"]["scaling_threads"] == [1, 3]
+    rows = results["scaling"][0]["rows"]
+    assert [r["threads"] for r in rows] == [1, 3]
+    assert rows[0]["speedup"] == 1.0 and rows[0]["floor_speedup"] == 1.0
+    assert all(_positive(r["fastloss_s"]) and _positive(r["floor_s"]) for r in rows)
+    assert "Thread scaling" in out.getvalue() and "/np floor" not in out.getvalue()
+
+
 def test_runs_without_optional_dependencies(monkeypatch):
     monkeypatch.setattr(benchmarks, "_optional", lambda name: None)
     out = io.StringIO()
@@ -105,7 +118,8 @@ def test_config_command(capsys):
 
 
 @pytest.mark.parametrize("argv", [["bench", "--losses", "nope"], ["bench", "--dtype", "float16"],
-                                  ["bench", "--threads", "0"], ["bench", "--quick", "--smoke"]])
+                                  ["bench", "--threads", "0"], ["bench", "--quick", "--smoke"],
+                                  ["bench", "--scaling-threads", "0"]])
 def test_cli_rejects_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)

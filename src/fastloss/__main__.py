@@ -65,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
                             f"{', '.join(bm.PEERS)})")
     bench.add_argument("--no-scaling", dest="scaling", action="store_false",
                        help="skip the thread-scaling section")
+    bench.add_argument("--scaling-threads", nargs="+", type=_positive_int, metavar="N",
+                       help="thread counts of the thread-scaling section (default: 1, 2, "
+                            "... every core); speed-ups are over the smallest")
+    bench.add_argument("--scaling-only", dest="cases", action="store_false",
+                       help="run the thread-scaling section only, not the table of cases")
     bench.add_argument("--no-progress", dest="progress", action="store_false",
                        help="no progress bar on stderr")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
@@ -89,7 +94,8 @@ def _bench(args: argparse.Namespace) -> int:
                             dtypes=_flatten(args.dtype, bm.DTYPES),
                             losses=_flatten(args.losses, bm.LOSS_KEYS),
                             peers=_flatten(args.peers, bm.PEERS),
-                            scaling=args.scaling, seed=args.seed)
+                            scaling=args.scaling, scaling_threads=args.scaling_threads,
+                            cases=args.cases, seed=args.seed)
     results = bm.run(config, out=sys.stdout, progress=sys.stderr if args.progress else None)
     if args.json:
         path = bm.write_json(results, args.json)

@@ -298,6 +298,8 @@ class BenchConfig:
     losses: Sequence[str] = LOSS_KEYS
     peers: Sequence[str] = PEERS
     scaling: bool = True                                #: include the thread-scaling section
+    scaling_threads: Sequence[int] | None = None        #: None: 1, 2, ... every usable core
+    cases: bool = True                                  #: False: the thread-scaling section only
     seed: int = 0
 
     def validate(self) -> None:
@@ -311,6 +313,10 @@ class BenchConfig:
                                  f"choose from {', '.join(known)}")
         if self.threads is not None and self.threads < 1:
             raise ValueError(f"threads must be >= 1; got {self.threads}")
+        if self.scaling_threads is not None and (not self.scaling_threads
+                                                 or min(self.scaling_threads) < 1):
+            raise ValueError("scaling_threads must be thread counts >= 1; "
+                             f"got {list(self.scaling_threads)}")
 
 
 # ------------------------------------------------------------------ optional peers ----
@@ -648,18 +654,18 @@ def _run_case(spec: LossSpec, dtype: str, shape: Shape, small: bool, threads: in
             "rows": _rows(m.stats), "notes": notes}
 
 
-def _run_scaling(spec: LossSpec, dtype: str, shape: Shape, cores: int, timing: Timing,
-                 rng: np.random.Generator, seed: int) -> dict:
-    """fastloss value_and_grad(out=) and the parallel floor at 1 .. cores threads."""
+def _run_scaling(spec: LossSpec, dtype: str, shape: Shape, counts: Sequence[int],
+                 timing: Timing, rng: np.random.Generator, seed: int) -> dict:
+    """fastloss value_and_grad(out=) and the parallel floor at each thread count."""
     data = _make_data(spec, shape, np.dtype(dtype), seed)
-    counts = range(1, cores + 1)
     cands: dict[str, Thunk] = {}
     for k in counts:
         cands[f"fastloss.vg_out@{k}"] = _fastloss_candidates(spec, data, k)["fastloss.vg_out"]
         cands[f"floor.parallel@{k}"] = _floor_candidates(data, k)["floor.parallel"]
     m = measure(cands, timing, rng)
     med = {name: s["median_s"] for name, s in m.stats.items()}
-    one, one_floor = med.get("fastloss.vg_out@1"), med.get("floor.parallel@1")
+    one, one_floor = (med.get(f"fastloss.vg_out@{counts[0]}"),
+                      med.get(f"floor.parallel@{counts[0]}"))
     rows = []
     for k in counts:
         t, f = med.get(f"fastloss.vg_out@{k}"), med.get(f"floor.parallel@{k}")
@@ -785,12 +791,13 @@ def run(config: BenchConfig | None = None, *, out: TextIO | None = sys.stdout,
     dtypes = [d for d in DTYPES if d in config.dtypes]
     specs = [spec for spec in LOSSES if spec.key in config.losses]
     cases = [(spec, dtype, shape, small) for spec in specs for dtype in dtypes
-             for shape, small in preset.sizes.shapes(spec)]
+             for shape, small in preset.sizes.shapes(spec)] if config.cases else []
+    counts = sorted(set(config.scaling_threads or range(1, cores + 1)))
     scaling = [(_SPECS[key], dtypes[0], shape) for key, shape in preset.scaling
                if key in config.losses] if config.scaling else []
     overhead = 2e5          # progress weight of a case beyond its element count
     weights = ([math.prod(c[2]) * (2 if c[1] == "float64" else 1) + overhead for c in cases]
-               + [math.prod(s[2]) * cores + overhead for s in scaling])
+               + [math.prod(s[2]) * len(counts) + overhead for s in scaling])
     bar = Progress(weights, progress)
     rng = np.random.default_rng(config.seed)
     started, clock = datetime.datetime.now(datetime.timezone.utc), time.perf_counter()
@@ -805,7 +812,7 @@ def run(config: BenchConfig | None = None, *, out: TextIO | None = sys.stdout,
             gc.collect()
         for spec, dtype, shape in scaling:
             bar.step(f"thread scaling: {_case_id(spec.label, dtype, shape)}")
-            scaling_results.append(_run_scaling(spec, dtype, shape, cores, preset.timing,
+            scaling_results.append(_run_scaling(spec, dtype, shape, counts, preset.timing,
                                                 rng, config.seed))
             gc.collect()
     bar.close()
@@ -817,7 +824,8 @@ def run(config: BenchConfig | None = None, *, out: TextIO | None = sys.stdout,
         "elapsed_s": time.perf_counter() - clock,
         "config": {"preset": config.preset, "threads": threads, "dtypes": dtypes,
                    "losses": [s.key for s in specs], "peers": list(config.peers),
-                   "scaling": config.scaling, "seed": config.seed,
+                   "scaling": config.scaling, "scaling_threads": counts,
+                   "seed": config.seed,
                    "timing": vars(preset.timing).copy()},
         "machine": machine_info(),
         "versions": _versions(peers),
@@ -948,9 +956,10 @@ def format_report(results: Mapping[str, Any]) -> str:
                          _fmt_speedup(row["torch_speedup"], marks.get(case["loss"], "")),
                          _fmt_speedup(row["sklearn_speedup"]),
                          _fmt_speedup(row["numpy_speedup"]), _fmt_busy(case["others_cores"])])
-    lines += _table(["loss", "dtype", "shape", "mode", "fastloss", "+-", "/np floor",
-                     "/par floor", "torch", "sklearn", "numpy", "busy"], rows, left=4)
-    lines += ["", LEGEND]
+    if rows:
+        lines += _table(["loss", "dtype", "shape", "mode", "fastloss", "+-", "/np floor",
+                         "/par floor", "torch", "sklearn", "numpy", "busy"], rows, left=4)
+        lines += ["", LEGEND]
     lines += [textwrap.fill(note, 92, initial_indent="* ", subsequent_indent="  ")
               for note in results["notes"]]
     problems = [f"  {_case_id(c['label'], c['dtype'], c['shape'])}: {note}"
