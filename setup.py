@@ -159,12 +159,13 @@ class BuildExt(build_ext):
                   f"  libomp) or set FASTLOSS_OPENMP=required to make this an error.\n{bar}\n",
                   file=sys.stderr)
         msvc = self.compiler.compiler_type == "msvc"
-        # `cdef inline` helpers must really be inlined: the kernels' loops only vectorize
-        # once the scalar helpers (exp, log, the loss formulas) are part of the loop body.
-        force_inline = ("/DCYTHON_INLINE=__forceinline" if msvc else
-                        "-DCYTHON_INLINE=__inline__ __attribute__((__always_inline__, __unused__))")
-        base = ["/O2", force_inline] if msvc else [
-            "-O3", "-fno-math-errno", "-fno-trapping-math", force_inline,
+        # CYTHON_INLINE is deliberately not forced to always_inline: that also forces
+        # Cython's own utility functions, some of which are recursive (Cython 3.1-3.3's
+        # __Pyx_PyLong_As_int), and GCC >= 13 then stops with "inlining failed ...
+        # recursive inlining".  The C helpers that must be inlined say so themselves
+        # (FL_INLINE in fl_inline.h); the small `cdef inline` helpers are inlined at -O3.
+        base = ["/O2"] if msvc else [
+            "-O3", "-fno-math-errno", "-fno-trapping-math",
             "-Wno-unused-function", "-Wno-unreachable-code"]
         level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
         if omp is None and not msvc:

@@ -250,9 +250,9 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
 cdef inline double run_mode(const Args* a, const floating* x, Py_ssize_t lo,
                            Py_ssize_t hi) noexcept nogil:
     # one call per mode, each with a compile-time mode: one specialized loop each
-    cdef value_only v
-    cdef value_and_grad vg
-    cdef grad_and_hess gh
+    cdef value_only v = value_only(0)          # type tags: only their type matters
+    cdef value_and_grad vg = value_and_grad(0)
+    cdef grad_and_hess gh = grad_and_hess(0)
     if a.mode == VALUE:
         return run_block(a, x, lo, hi, v)
     elif a.mode == VALUE | GRAD:

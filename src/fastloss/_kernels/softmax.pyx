@@ -549,9 +549,9 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, floating dtyp
 cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi,
                            floating dtype_tag) noexcept nogil:
     # one call per mode, each with a compile-time mode: one specialized loop each
-    cdef value_only v
-    cdef value_and_grad vg
-    cdef grad_and_hess gh
+    cdef value_only v = value_only(0)          # type tags: only their type matters
+    cdef value_and_grad vg = value_and_grad(0)
+    cdef grad_and_hess gh = grad_and_hess(0)
     if a.mode == VALUE:
         return run_block(a, lo, hi, dtype_tag, v)
     elif a.mode == VALUE | GRAD:

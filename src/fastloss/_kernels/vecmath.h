@@ -30,11 +30,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(_MSC_VER)
-#define FL_INLINE static __forceinline
-#else
-#define FL_INLINE static inline __attribute__((always_inline))
-#endif
+#include "fl_inline.h"
 
 FL_INLINE uint64_t fl_bits_f64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
 FL_INLINE double fl_from_bits_f64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
