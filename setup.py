@@ -74,6 +74,41 @@ def levels():
     return ("baseline",)
 
 
+#: The C spelling of "must be inlined", passed as -DFL_CYTHON_INLINE=... (build_ext).
+FORCE_INLINE_GCC = "-DFL_CYTHON_INLINE=__inline__ __attribute__((__always_inline__, __unused__))"
+FORCE_INLINE_MSVC = "/DFL_CYTHON_INLINE=__forceinline"
+OWN_FUNCTION = "__pyx_f_8fastloss_"     # Cython's C names of fastloss's cdef functions
+
+
+def force_inline_own_helpers(c_files):
+    """Make fastloss's own `cdef inline` functions always-inline in Cython's C output.
+
+    The kernels' loops only vectorize once the scalar helpers (exp, log, the loss
+    formulas) are part of the loop body, and how far a compiler inlines on its own varies
+    between versions.  Cython spells every `cdef inline` as CYTHON_INLINE, its own utility
+    functions too, and some of those are recursive (__Pyx_PyLong_As_int in Cython 3.1-3.3),
+    which GCC >= 13 refuses to force.  So only the declarations and definitions of
+    fastloss's functions (C names starting with OWN_FUNCTION, fused specialisations
+    included) are switched to FL_CYTHON_INLINE.  Idempotent: Cython rewrites the file
+    only when a .pyx/.pxd changes.
+    """
+    for path in c_files:
+        with open(path, encoding="utf-8") as f:
+            lines = f.readlines()
+        changed = 0
+        for i, line in enumerate(lines):
+            if (line.startswith("static CYTHON_INLINE ")
+                    and OWN_FUNCTION in line.split("(", 1)[0]):
+                lines[i] = line.replace("CYTHON_INLINE", "FL_CYTHON_INLINE", 1)
+                changed += 1
+        if changed:
+            with open(path, "w", encoding="utf-8") as f:
+                f.writelines(lines)
+        elif not any(line.startswith("static FL_CYTHON_INLINE ") for line in lines):
+            print(f"fastloss: no cdef inline function found to force-inline in {path}",
+                  file=sys.stderr)
+
+
 def extensions():
     include = [KERNELS, np.get_include()]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
@@ -92,6 +127,7 @@ def extensions():
         exts += cythonize([ext], build_dir="build/cython/single",
                           compiler_directives=DIRECTIVES, include_path=["src"], quiet=True)
     for ext in exts:
+        force_inline_own_helpers(ext.sources)
         suffix = ext.name.rsplit("_", 1)[-1]
         ext.fl_level = suffix if suffix in levels() else "baseline"
     return exts
@@ -159,13 +195,10 @@ class BuildExt(build_ext):
                   f"  libomp) or set FASTLOSS_OPENMP=required to make this an error.\n{bar}\n",
                   file=sys.stderr)
         msvc = self.compiler.compiler_type == "msvc"
-        # CYTHON_INLINE is deliberately not forced to always_inline: that also forces
-        # Cython's own utility functions, some of which are recursive (Cython 3.1-3.3's
-        # __Pyx_PyLong_As_int), and GCC >= 13 then stops with "inlining failed ...
-        # recursive inlining".  The C helpers that must be inlined say so themselves
-        # (FL_INLINE in fl_inline.h); the small `cdef inline` helpers are inlined at -O3.
-        base = ["/O2"] if msvc else [
-            "-O3", "-fno-math-errno", "-fno-trapping-math",
+        # fastloss's `cdef inline` helpers are always inlined (force_inline_own_helpers);
+        # its C helpers say so themselves (FL_INLINE in fl_inline.h).
+        base = ["/O2", FORCE_INLINE_MSVC] if msvc else [
+            "-O3", "-fno-math-errno", "-fno-trapping-math", FORCE_INLINE_GCC,
             "-Wno-unused-function", "-Wno-unreachable-code"]
         level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
         if omp is None and not msvc:

@@ -1,9 +1,10 @@
 /*
  * FL_INLINE: a C helper that must be inlined, so that the loop calling it vectorizes.
  *
- * Only fastloss's own C helpers use it.  Cython's `cdef inline` functions are left to the
- * compiler (CYTHON_INLINE is not overridden): forcing CYTHON_INLINE would also force
- * Cython's own utility functions, some of which are recursive, which newer GCCs reject.
+ * Used by fastloss's C helpers (vecmath.h, reduce.h).  Its `cdef inline` functions get the
+ * same as FL_CYTHON_INLINE, which setup.py defines and substitutes into Cython's output
+ * for them alone (see force_inline_own_helpers there): forcing CYTHON_INLINE itself would
+ * also force Cython's recursive utility functions, which GCC >= 13 rejects.
  */
 #ifndef FASTLOSS_FL_INLINE_H
 #define FASTLOSS_FL_INLINE_H
