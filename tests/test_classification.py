@@ -15,7 +15,7 @@ except ImportError:         # the NumPy references still run
     torch = None
 
 needs_torch = pytest.mark.skipif(torch is None, reason="PyTorch is not installed")
-CLASS_COUNTS = [1, 2, 3, 10, 33, 300]           # 32 and below take the row-parallel path
+CLASS_COUNTS = [1, 2, 3, 10, 16, 17, 32, 33, 300]  # 32 and below: the row-parallel path
 
 
 def softmax_rows(x):

@@ -145,6 +145,8 @@ cdef extern from "reduce.h" nogil:
                              float* dst)
     void fl_transpose_in_f64(const double* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
                              double* dst)
+    void fl_transpose_out_f32(const float* srcT, Py_ssize_t R, Py_ssize_t C, float* dst)
+    void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
@@ -179,6 +181,15 @@ cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t
         fl_transpose_in_f32(src, stride, R, C, dst)
     else:
         fl_transpose_in_f64(src, stride, R, C, dst)
+
+
+cdef inline void transpose_out(const floating* srcT, Py_ssize_t R, Py_ssize_t C,
+                               floating* dst) noexcept nogil:
+    """dst[r * C + c] = srcT[c * R + r]: a (C, R) tile back to R contiguous rows (reduce.h)."""
+    if floating is float:
+        fl_transpose_out_f32(srcT, R, C, dst)
+    else:
+        fl_transpose_out_f64(srcT, R, C, dst)
 
 
 cdef inline const floating* tile_of(const floating* base, Py_ssize_t stride, Py_ssize_t i0,

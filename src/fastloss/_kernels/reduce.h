@@ -101,27 +101,130 @@ FL_INLINE void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, double*
     *k += ks;
 }
 
-/* Transpose R rows of C contiguous values (row stride `stride`) into dst[c * R + r].  The
- * simd loop over rows lets the compiler use gather loads (AVX2, AVX-512): 1.3-1.7x faster
- * than scalar loads on an AMD Zen 4 for C = 4-10. */
+/* Transposes between R rows of C values (row stride `stride`) and a (C, R) tile,
+ * dst[c * R + r] = src[r * stride + c] and back.
+ *
+ * Portable form: loops over rows for each class; the simd loop lets the compiler use
+ * gather loads (AVX2, AVX-512), 1.3-1.7x faster than scalar loads on an AMD Zen 4 for
+ * C = 4-10.  The write-back is classes outer, rows inner: strided stores and contiguous
+ * loads (the other order measured 7x slower).
+ *
+ * AVX-512, float32: blocks of 16 rows x 16 classes go through registers instead -- masked
+ * row loads (or stores), and a 16 x 16 transpose in 64 shuffles, about 3x fewer
+ * instructions than 256 scalar moves or 16 gathers. */
+#define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
+FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
+                                             ptrdiff_t R, ptrdiff_t C, T* dst)      \
+{                                                                                   \
+    for (ptrdiff_t c = 0; c < C; c++) {                                             \
+        FL_SIMD                                                                     \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            dst[c * R + r] = src[r * stride + c];                                   \
+    }                                                                               \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_loop_##SUFFIX(const T* srcT, ptrdiff_t ldT,          \
+                                              ptrdiff_t R, ptrdiff_t C, T* dst)     \
+{                                                                                   \
+    for (ptrdiff_t c = 0; c < C; c++)                                               \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            dst[r * C + c] = srcT[c * ldT + r];                                     \
+}
+FL_DEFINE_TRANSPOSE(f32, float)
+FL_DEFINE_TRANSPOSE(f64, double)
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+
+/* v[j] (row j of a 16 x 16 block) becomes column j: v[c][j] = old v[j][c]. */
+FL_INLINE void fl_transpose16_f32(__m512 v[16])
+{
+    __m512 t[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {
+        __m512d a = _mm512_castps_pd(t[i]), b = _mm512_castps_pd(t[i + 1]);
+        __m512d c = _mm512_castps_pd(t[i + 2]), d = _mm512_castps_pd(t[i + 3]);
+        v[i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+        v[i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+        v[i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+        v[i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    }
+    for (int i = 0; i < 4; i++) {
+        t[i] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0x88);
+        t[i + 4] = _mm512_shuffle_f32x4(v[i], v[i + 4], 0xdd);
+        t[i + 8] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(v[i + 8], v[i + 12], 0xdd);
+    }
+    for (int i = 0; i < 8; i++) {
+        v[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        v[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
+    }
+}
+
 FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
                                    ptrdiff_t C, float* dst)
 {
-    for (ptrdiff_t c = 0; c < C; c++) {
-        FL_SIMD
-        for (ptrdiff_t r = 0; r < R; r++)
-            dst[c * R + r] = src[r * stride + c];
+    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
+    __m512 v[16];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
+        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
+        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
+        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
+            for (int j = 0; j < 16; j++)
+                v[j] = _mm512_maskz_loadu_ps(mask, src + (r0 + j) * stride + c0);
+            fl_transpose16_f32(v);
+            for (int c = 0; c < nc; c++)
+                _mm512_storeu_ps(dst + (c0 + c) * R + r0, v[c]);
+        }
     }
+    if (R16 < R)
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t r = R16; r < R; r++)
+                dst[c * R + r] = src[r * stride + c];
 }
+
+FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
+{
+    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
+    __m512 v[16];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
+        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
+        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
+        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
+            for (int c = 0; c < 16; c++)
+                v[c] = c < nc ? _mm512_loadu_ps(srcT + (c0 + c) * R + r0) : _mm512_setzero_ps();
+            fl_transpose16_f32(v);
+            for (int j = 0; j < 16; j++)
+                _mm512_mask_storeu_ps(dst + (r0 + j) * C + c0, mask, v[j]);
+        }
+    }
+    if (R16 < R)
+        fl_transpose_out_loop_f32(srcT + R16, R, R - R16, C, dst + R16 * C);
+}
+#else
+FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                   ptrdiff_t C, float* dst)
+{
+    fl_transpose_in_loop_f32(src, stride, R, C, dst);
+}
+
+FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
+{
+    fl_transpose_out_loop_f32(srcT, R, R, C, dst);
+}
+#endif
 
 FL_INLINE void fl_transpose_in_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
                                    ptrdiff_t C, double* dst)
 {
-    for (ptrdiff_t c = 0; c < C; c++) {
-        FL_SIMD
-        for (ptrdiff_t r = 0; r < R; r++)
-            dst[c * R + r] = src[r * stride + c];
-    }
+    fl_transpose_in_loop_f64(src, stride, R, C, dst);
+}
+
+FL_INLINE void fl_transpose_out_f64(const double* srcT, ptrdiff_t R, ptrdiff_t C, double* dst)
+{
+    fl_transpose_out_loop_f64(srcT, R, R, C, dst);
 }
 
 #endif /* FASTLOSS_REDUCE_H */

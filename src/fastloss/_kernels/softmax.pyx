@@ -39,7 +39,7 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
-                      grouped_tile, fill)
+                      transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p
 
 cnp.import_array()
@@ -279,18 +279,6 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
 
 # ------------------------------------------------------------------ narrow rows ----
 
-cdef inline void copy_out_rows(const floating* srcT, Py_ssize_t R, Py_ssize_t C,
-                               floating* dst) noexcept nogil:
-    """dst[r * C + c] = srcT[c * R + r]: a transposed (C, R) tile back to R rows.
-
-    Classes outer, rows inner: strided stores and contiguous loads.  (The other order,
-    short contiguous stores and strided loads, measured 7x slower.)"""
-    cdef Py_ssize_t r, c
-    for c in range(C):
-        for r in range(R):
-            dst[r * C + c] = srcT[c * R + r]
-
-
 cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
                         Mode mode) noexcept nogil:
     """Weighted loss of rows r0 .. r0+R (R <= NARROW_ROWS, C <= NARROW_MAX) from logits.
@@ -329,7 +317,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     cdef floating hyr[NARROW_ROWS]
     cdef long long yr[NARROW_ROWS]
     cdef bint ignored[NARROW_ROWS]
-    cdef bint any_ignored = False
+    cdef int n_ignored = 0
     cdef const floating* src
     cdef floating v, p, f, As, gy, hy, zero = 0, one = 1
     cdef floating eps = <floating>a.smoothing
@@ -354,11 +342,12 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
             m[r] = v if v > m[r] else m[r]
     # what needs z itself, before it becomes e
     if a.kind == CE_INDEX:
-        for r in range(R):
+        for r in range(R):          # (separate loops, so that each one vectorizes)
             y = a.y[r0 + r]
             ignored[r] = y == a.ignore_index
-            any_ignored = any_ignored or ignored[r]
+            n_ignored += ignored[r]
             yr[r] = 0 if ignored[r] else y
+        for r in range(R):
             gap[r] = m[r] - zT[yr[r] * R + r]
             wy[r] = wv[yr[r]]
         if eps_c > 0:
@@ -398,8 +387,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     for r in range(R):
         sr[r] = zero if (a.kind == CE_INDEX and ignored[r]) else sw[r] * scale
     if a.kind == CE_INDEX:
-        for r in range(R):
-            ey[r] = zT[yr[r] * R + r]
+        for r in range(R):          # = zT[yr[r] * R + r] below, bit for bit, without a gather
+            ey[r] = vexp(-gap[r])
         for r in range(R):
             lr[r] = sw[r] * finish_index(<floating>T[r], K[r], <floating>D[r], gap[r], ey[r],
                                          wy[r], sr[r], eps, eps_c, cw_sum, &f, &As, &gy, &hy)
@@ -432,7 +421,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
         if a.kind == CE_INDEX:
             for r in range(R):
                 oT[yr[r] * R + r] = hyr[r]
-        copy_out_rows(&oT[0], R, C, <floating*>a.hess + r0 * C)
+        transpose_out(&oT[0], R, C, <floating*>a.hess + r0 * C)
     if a.kind == CE_INDEX:
         for c in range(C):
             for r in range(R):
@@ -443,8 +432,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
         for c in range(C):
             for r in range(R):
                 oT[c * R + r] = fr[r] * zT[c * R + r] - sr[r] * aT[c * R + r]
-    copy_out_rows(&oT[0], R, C, <floating*>a.grad + r0 * C)
-    if any_ignored:                 # ignored rows: zero gradient, whatever their logits
+    transpose_out(&oT[0], R, C, <floating*>a.grad + r0 * C)
+    if n_ignored:                   # ignored rows: zero gradient, whatever their logits
         for r in range(R):
             if ignored[r]:
                 fill(<floating*>a.grad + (r0 + r) * C, C, zero)
