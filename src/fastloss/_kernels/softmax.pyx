@@ -329,8 +329,13 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     cdef long long y
     for c in range(C):
         wv[c] = one if cw == NULL else cw[c]
-    for i in range(4 * NARROW_ROWS):
-        (&sums[0][0])[i] = 0
+    for r in range(R):
+        T[r] = 0
+        D[r] = 0                    # read by finish_index, smoothing or not
+    if a.kind != CE_INDEX:
+        for r in range(R):
+            A[r] = 0
+            B[r] = 0
     # transpose in, row maxima
     transpose_in(<const floating*>a.x + r0 * a.x_row, a.x_row, R, C, &zT[0])
     for r in range(R):
