@@ -1,0 +1,93 @@
+"""The compiler that builds fastloss must vectorize every loop that calls vecmath.h.
+
+A loop calling exp or log that stays scalar still gives the right numbers, so no value test
+notices; it runs 5-10x slower.  This happened once: GCC 13 turned two of log's final
+selects into a branch and left every log loop scalar (KL 5x slower), while GCC 12 was
+fine.  So each math function is compiled here in a plain loop, with the build's flags at
+every instruction-set level, and the compiler's own report must say "vectorized".
+
+Needs the source tree (src/fastloss/_kernels) and GCC or Clang; skipped otherwise (for
+example when the tests run against an installed wheel).
+"""
+import ast
+import platform
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+KERNELS = ROOT / "src" / "fastloss" / "_kernels"
+
+
+def _level_flags():
+    """setup.py's GCC_LEVEL_FLAGS, read without running setup.py."""
+    try:
+        tree = ast.parse((ROOT / "setup.py").read_text())
+    except OSError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "GCC_LEVEL_FLAGS"
+                                                for t in node.targets):
+            return ast.literal_eval(node.value)
+    return None
+
+
+GCC_LEVEL_FLAGS = _level_flags()
+CALLS = {                                    # function -> loop body
+    "fl_exp_f32": "float", "fl_exp_f64": "double",
+    "fl_log_f32": "float", "fl_log_f64": "double",
+    "fl_log1p_f32": "float", "fl_log1p_f64": "double",
+}
+FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-c"]
+
+
+def _source():
+    lines = ['#include "vecmath.h"']
+    for fn, t in CALLS.items():
+        lines.append(f"void loop_{fn}(const {t}* x, {t}* y, int n)\n"
+                     f"{{ for (int i = 0; i < n; i++) y[i] = {fn}(x[i]); }}")
+    return "\n".join(lines) + "\n"
+
+
+def _compilers():
+    found = []
+    for cc in ("gcc", "clang"):
+        path = shutil.which(cc)
+        if path:
+            found.append(path)
+    return found
+
+
+def _vectorized_lines(cc, flags, src, tmp_path):
+    """Source lines whose loop the compiler reports as vectorized."""
+    is_clang = "clang" in subprocess.run([cc, "--version"], capture_output=True,
+                                         text=True).stdout.lower()
+    report = (["-Rpass=loop-vectorize"] if is_clang else ["-fopt-info-vec-optimized"])
+    proc = subprocess.run([cc, *FLAGS, *flags, *report, f"-I{KERNELS}", str(src),
+                           "-o", str(tmp_path / "loops.o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pattern = r"loops\.c:(\d+):\d+: (?:optimized: loop vectorized|remark: vectorized loop)"
+    return {int(n) for n in re.findall(pattern, proc.stderr)}
+
+
+@pytest.mark.skipif(not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None,
+                    reason="needs the source tree")
+@pytest.mark.skipif(not _compilers(), reason="needs gcc or clang")
+@pytest.mark.skipif(sys.platform == "win32", reason="GCC/Clang reports only")
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_every_math_function_vectorizes(level, tmp_path):
+    if level != "baseline" and platform.machine().lower() not in ("x86_64", "amd64"):
+        pytest.skip("x86-64 levels")
+    src = tmp_path / "loops.c"
+    src.write_text(_source())
+    expected = {i + 1: fn for i, line in enumerate(_source().splitlines())
+                for fn in CALLS if f"= {fn}(" in line}
+    for cc in _compilers():
+        done = _vectorized_lines(cc, GCC_LEVEL_FLAGS[level], src, tmp_path)
+        missing = sorted(fn for line, fn in expected.items() if line not in done)
+        assert not missing, f"{cc} at {level} left these loops scalar: {missing}"
