@@ -79,9 +79,22 @@ cdef inline double count_labels(const LabelArgs* a, const floating* cw, const fl
     """Sum over rows lo .. hi that are not ignored of sw[r // group] * cw[y[r]] (1 for a
     missing weight); *bad = the first label neither in [0, n_cls) nor ignored, or -1."""
     cdef Py_ssize_t i
-    cdef long long v
+    cdef long long v, n_valid = 0, n_ignored = 0, n_bad
     cdef double acc = 0, wi
     bad[0] = -1
+    if cw == NULL and sw == NULL:
+        # unweighted: integer counts, no float64 add chain; vectorizes
+        for i in range(lo, hi):
+            v = a.y[i]
+            n_valid += <unsigned long long>v < <unsigned long long>a.n_cls   # 0 <= v < n_cls
+            n_ignored += v == a.ignore
+        if <unsigned long long>a.ignore < <unsigned long long>a.n_cls:
+            n_bad = (hi - lo) - n_valid                 # ignored rows are among the valid
+            n_valid -= n_ignored
+        else:
+            n_bad = (hi - lo) - n_valid - n_ignored
+        if n_bad == 0:
+            return <double>n_valid
     for i in range(lo, hi):
         v = a.y[i]
         if v == a.ignore:
