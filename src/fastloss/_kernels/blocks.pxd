@@ -145,6 +145,10 @@ cdef extern from "reduce.h" nogil:
                              float* dst)
     void fl_transpose_in_f64(const double* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
                              double* dst)
+    void fl_transpose_in_max_f32(const float* src, Py_ssize_t stride, Py_ssize_t R,
+                                 Py_ssize_t C, float* dst, float* m)
+    void fl_transpose_in_max_f64(const double* src, Py_ssize_t stride, Py_ssize_t R,
+                                 Py_ssize_t C, double* dst, double* m)
     void fl_transpose_out_f32(const float* srcT, Py_ssize_t R, Py_ssize_t C, float* dst)
     void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
@@ -181,6 +185,15 @@ cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t
         fl_transpose_in_f32(src, stride, R, C, dst)
     else:
         fl_transpose_in_f64(src, stride, R, C, dst)
+
+
+cdef inline void transpose_in_max(const floating* src, Py_ssize_t stride, Py_ssize_t R,
+                                  Py_ssize_t C, floating* dst, floating* m) noexcept nogil:
+    """transpose_in, and m[r] = the maximum of row r (reduce.h)."""
+    if floating is float:
+        fl_transpose_in_max_f32(src, stride, R, C, dst, m)
+    else:
+        fl_transpose_in_max_f64(src, stride, R, C, dst, m)
 
 
 cdef inline void transpose_out(const floating* srcT, Py_ssize_t R, Py_ssize_t C,

@@ -132,6 +132,25 @@ FL_INLINE void fl_transpose_out_loop_##SUFFIX(const T* srcT, ptrdiff_t ldT,     
 FL_DEFINE_TRANSPOSE(f32, float)
 FL_DEFINE_TRANSPOSE(f64, double)
 
+/* Transpose in as above, and m[r] = max over the row's C values (NaN: as `v > m ? v : m`
+ * from the first class, the same as a scalar loop). */
+#define FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(SUFFIX, T)                                 \
+FL_INLINE void fl_transpose_in_max_loop_##SUFFIX(const T* src, ptrdiff_t stride,     \
+                                                 ptrdiff_t R, ptrdiff_t C, T* dst,  \
+                                                 T* m)                              \
+{                                                                                   \
+    fl_transpose_in_loop_##SUFFIX(src, stride, R, C, dst);                          \
+    for (ptrdiff_t r = 0; r < R; r++)                                               \
+        m[r] = dst[r];                                                              \
+    for (ptrdiff_t c = 1; c < C; c++) {                                             \
+        FL_SIMD                                                                     \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];                   \
+    }                                                                               \
+}
+FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
+FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
+
 #if defined(__AVX512F__)
 #include <immintrin.h>
 
@@ -185,6 +204,39 @@ FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t
                 dst[c * R + r] = src[r * stride + c];
 }
 
+/* The same with the row maxima taken from the registers (vmaxps(v, m) is `v > m ? v : m`). */
+FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, float* dst, float* m)
+{
+    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
+    __m512 v[16];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
+        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
+        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
+        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
+            for (int j = 0; j < 16; j++)
+                v[j] = _mm512_maskz_loadu_ps(mask, src + (r0 + j) * stride + c0);
+            fl_transpose16_f32(v);
+            __m512 mx = c0 == 0 ? v[0] : _mm512_loadu_ps(m + r0);
+            for (int c = 0; c < nc; c++) {
+                _mm512_storeu_ps(dst + (c0 + c) * R + r0, v[c]);
+                mx = _mm512_max_ps(v[c], mx);
+            }
+            _mm512_storeu_ps(m + r0, mx);
+        }
+    }
+    if (R16 < R) {
+        for (ptrdiff_t c = 0; c < C; c++)
+            for (ptrdiff_t r = R16; r < R; r++)
+                dst[c * R + r] = src[r * stride + c];
+        for (ptrdiff_t r = R16; r < R; r++) {
+            m[r] = dst[r];
+            for (ptrdiff_t c = 1; c < C; c++)
+                m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];
+        }
+    }
+}
+
 FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
 {
     ptrdiff_t R16 = R & ~(ptrdiff_t)15;
@@ -214,7 +266,19 @@ FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C,
 {
     fl_transpose_out_loop_f32(srcT, R, R, C, dst);
 }
+
+FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, float* dst, float* m)
+{
+    fl_transpose_in_max_loop_f32(src, stride, R, C, dst, m);
+}
 #endif
+
+FL_INLINE void fl_transpose_in_max_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, double* dst, double* m)
+{
+    fl_transpose_in_max_loop_f64(src, stride, R, C, dst, m);
+}
 
 FL_INLINE void fl_transpose_in_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
                                    ptrdiff_t C, double* dst)

@@ -39,7 +39,7 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
-                      transpose_out, grouped_tile, fill)
+                      transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vlog, vlog1p
 
 cnp.import_array()
@@ -337,14 +337,9 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
             A[r] = 0
             B[r] = 0
     # transpose in, row maxima
-    transpose_in(<const floating*>a.x + r0 * a.x_row, a.x_row, R, C, &zT[0])
+    transpose_in_max(<const floating*>a.x + r0 * a.x_row, a.x_row, R, C, &zT[0], &m[0])
     for r in range(R):
-        m[r] = zT[r]
         K[r] = zero
-    for c in range(1, C):
-        for r in range(R):
-            v = zT[c * R + r]
-            m[r] = v if v > m[r] else m[r]
     # what needs z itself, before it becomes e
     if a.kind == CE_INDEX:
         for r in range(R):          # (separate loops, so that each one vectorizes)
