@@ -12,19 +12,21 @@ import sys
 import sysconfig
 from collections import defaultdict
 
-import numpy as np
-
 import ast
 
-with open("setup.py") as f:     # the per-level flags, without running setup.py
-    GCC_LEVEL_FLAGS = next(ast.literal_eval(node.value) for node in ast.parse(f.read()).body
-                           if isinstance(node, ast.Assign)
-                           and getattr(node.targets[0], "id", "") == "GCC_LEVEL_FLAGS")
+import numpy as np
+
+with open("setup.py") as f:     # setup.py's own flags, without running setup.py
+    SETUP = {node.targets[0].id: ast.literal_eval(node.value)
+             for node in ast.parse(f.read()).body
+             if isinstance(node, ast.Assign)
+             and getattr(node.targets[0], "id", "") in ("GCC_LEVEL_FLAGS", "FORCE_INLINE_GCC")}
+GCC_LEVEL_FLAGS = SETUP["GCC_LEVEL_FLAGS"]
 
 family, level = sys.argv[1], sys.argv[2]
 c_file = f"build/cython/{level}/src/fastloss/_kernels/{family}.c"
-flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp", "-fPIC",
-         "-Isrc/fastloss/_kernels", f"-I{np.get_include()}",
+flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", SETUP["FORCE_INLINE_GCC"],
+         "-fopenmp", "-fPIC", "-Isrc/fastloss/_kernels", f"-I{np.get_include()}",
          f"-I{sysconfig.get_paths()['include']}", "-Ibuild/fl_generated_dummy",
          *GCC_LEVEL_FLAGS[level], "-fopt-info-vec-optimized", "-fopt-info-vec-missed"]
 with open("/tmp/fl_build_info_dummy.h", "w") as f:
