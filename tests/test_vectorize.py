@@ -1,6 +1,10 @@
-"""The compiler that builds fastloss must vectorize every loop that calls vecmath.h.
+"""C-level checks of the kernels' helpers, with the compiler that builds fastloss.
 
-A loop calling exp or log that stays scalar still gives the right numbers, so no value test
+1. Every loop that calls vecmath.h must vectorize.
+2. reduce.h's register transposes (AVX2, AVX-512) must match the plain loops
+   (tests/c/transpose_check.c, run at each level this CPU has).
+
+About 1: a loop calling exp or log that stays scalar still gives the right numbers, so no value test
 notices; it runs 5-10x slower.  This happened once: GCC 13 turned two of log's final
 selects into a branch and left every log loop scalar (KL 5x slower), while GCC 12 was
 fine.  So each math function is compiled here in a plain loop, with the build's flags at
@@ -91,3 +95,34 @@ def test_every_math_function_vectorizes(level, tmp_path):
         done = _vectorized_lines(cc, GCC_LEVEL_FLAGS[level], src, tmp_path)
         missing = sorted(fn for line, fn in expected.items() if line not in done)
         assert not missing, f"{cc} at {level} left these loops scalar: {missing}"
+
+
+def _cpu_has(level):
+    if level == "baseline":
+        return True
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    need = {"avx2": ["avx2", "fma"], "avx512": ["avx512f", "avx512dq", "avx512bw", "avx512vl"]}
+    return all(re.search(rf"\b{flag}\b", flags) for flag in need[level])
+
+
+@pytest.mark.skipif(not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None,
+                    reason="needs the source tree")
+@pytest.mark.skipif(not _compilers(), reason="needs gcc or clang")
+@pytest.mark.skipif(sys.platform == "win32", reason="GCC/Clang only")
+@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+def test_register_transposes_match_the_plain_loops(level, tmp_path):
+    """The AVX2 / AVX-512 register transposes of the narrow softmax path, in C."""
+    if level != "baseline" and (platform.machine().lower() not in ("x86_64", "amd64")
+                                or not _cpu_has(level)):
+        pytest.skip(f"this CPU cannot run {level} code")
+    for cc in _compilers():
+        exe = tmp_path / "transpose_check"
+        subprocess.run([cc, "-O2", "-fopenmp-simd", *GCC_LEVEL_FLAGS[level], f"-I{KERNELS}",
+                        str(ROOT / "tests" / "c" / "transpose_check.c"), "-o", str(exe), "-lm"],
+                       check=True, capture_output=True, timeout=120)
+        proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0 and "mismatches: 0" in proc.stdout, (cc, proc.stdout)

@@ -109,9 +109,7 @@ FL_INLINE void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, double*
  * C = 4-10.  The write-back is classes outer, rows inner: strided stores and contiguous
  * loads (the other order measured 7x slower).
  *
- * AVX-512, float32: blocks of 16 rows x 16 classes go through registers instead -- masked
- * row loads (or stores), and a 16 x 16 transpose in 64 shuffles, about 3x fewer
- * instructions than 256 scalar moves or 16 gathers. */
+ * With AVX2 or AVX-512, float32 goes through registers instead (below). */
 #define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
 FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
                                              ptrdiff_t R, ptrdiff_t C, T* dst)      \
@@ -151,13 +149,33 @@ FL_INLINE void fl_transpose_in_max_loop_##SUFFIX(const T* src, ptrdiff_t stride,
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
 
-#if defined(__AVX512F__)
+/* Register transposes, float32: W x W blocks (W = 16 with AVX-512, 8 with AVX2) through
+ * vector registers.  fl_vtranspose turns v[j] = row j into v[c] = column c. */
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
+#define FL_REGISTER_TRANSPOSE 1
+#endif
 
-/* v[j] (row j of a 16 x 16 block) becomes column j: v[c][j] = old v[j][c]. */
-FL_INLINE void fl_transpose16_f32(__m512 v[16])
+#if defined(__AVX512F__)
+#define FL_W 16
+#define FL_MASKED_STORES 1      /* fast on every AVX-512 CPU */
+typedef __m512 fl_vf;
+FL_INLINE fl_vf fl_vload(const float* p) { return _mm512_loadu_ps(p); }
+FL_INLINE fl_vf fl_vload_first(const float* p, int n)        /* p[0 .. n), zeros after */
 {
-    __m512 t[16];
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
+}
+FL_INLINE void fl_vstore(float* p, fl_vf v) { _mm512_storeu_ps(p, v); }
+FL_INLINE void fl_vstore_first(float* p, int n, fl_vf v)     /* p[0 .. n) only */
+{
+    _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
+}
+FL_INLINE fl_vf fl_vmax(fl_vf v, fl_vf m) { return _mm512_max_ps(v, m); }  /* v > m ? v : m */
+FL_INLINE fl_vf fl_vzero(void) { return _mm512_setzero_ps(); }
+
+FL_INLINE void fl_vtranspose(fl_vf v[16])
+{
+    fl_vf t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
@@ -181,55 +199,81 @@ FL_INLINE void fl_transpose16_f32(__m512 v[16])
         v[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
 }
-
-FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                   ptrdiff_t C, float* dst)
+#elif defined(__AVX2__)
+#define FL_W 8
+#define FL_MASKED_STORES 0      /* vmaskmovps stores are microcoded on AMD Zen 1-3 */
+typedef __m256 fl_vf;
+FL_INLINE __m256i fl_first_mask(int n)                        /* lanes 0 .. n-1 set */
 {
-    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
-    __m512 v[16];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
-        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
-        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
-        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
-            for (int j = 0; j < 16; j++)
-                v[j] = _mm512_maskz_loadu_ps(mask, src + (r0 + j) * stride + c0);
-            fl_transpose16_f32(v);
-            for (int c = 0; c < nc; c++)
-                _mm512_storeu_ps(dst + (c0 + c) * R + r0, v[c]);
-        }
-    }
-    if (R16 < R)
-        for (ptrdiff_t c = 0; c < C; c++)
-            for (ptrdiff_t r = R16; r < R; r++)
-                dst[c * R + r] = src[r * stride + c];
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
-
-/* The same with the row maxima taken from the registers (vmaxps(v, m) is `v > m ? v : m`). */
-FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                       ptrdiff_t C, float* dst, float* m)
+FL_INLINE fl_vf fl_vload(const float* p) { return _mm256_loadu_ps(p); }
+FL_INLINE fl_vf fl_vload_first(const float* p, int n)
 {
-    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
-    __m512 v[16];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
-        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
-        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
-        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
-            for (int j = 0; j < 16; j++)
-                v[j] = _mm512_maskz_loadu_ps(mask, src + (r0 + j) * stride + c0);
-            fl_transpose16_f32(v);
-            __m512 mx = c0 == 0 ? v[0] : _mm512_loadu_ps(m + r0);
-            for (int c = 0; c < nc; c++) {
-                _mm512_storeu_ps(dst + (c0 + c) * R + r0, v[c]);
-                mx = _mm512_max_ps(v[c], mx);
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, fl_first_mask(n));
+}
+FL_INLINE void fl_vstore(float* p, fl_vf v) { _mm256_storeu_ps(p, v); }
+FL_INLINE void fl_vstore_first(float* p, int n, fl_vf v)
+{
+    if (n == 8)
+        _mm256_storeu_ps(p, v);
+    else
+        _mm256_maskstore_ps(p, fl_first_mask(n), v);
+}
+FL_INLINE fl_vf fl_vmax(fl_vf v, fl_vf m) { return _mm256_max_ps(v, m); }  /* v > m ? v : m */
+FL_INLINE fl_vf fl_vzero(void) { return _mm256_setzero_ps(); }
+
+FL_INLINE void fl_vtranspose(fl_vf v[8])
+{
+    fl_vf t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+#endif
+
+#ifdef FL_REGISTER_TRANSPOSE
+/* Blocks of W rows x W classes: masked row loads (or stores) and one register transpose,
+ * about 3x fewer instructions than W * W scalar moves or W gathers.  Rows past the last
+ * whole block of W use the loops above.  With `m`, also the row maxima (fl_vmax is the
+ * scalar loop's select, NaN included). */
+FL_INLINE void fl_transpose_in_max_reg_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                           ptrdiff_t C, float* dst, float* m)
+{
+    ptrdiff_t RW = R - R % FL_W;
+    fl_vf v[FL_W];
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += FL_W) {
+        int nc = C - c0 < FL_W ? (int)(C - c0) : FL_W;
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += FL_W) {
+            for (int j = 0; j < FL_W; j++)
+                v[j] = fl_vload_first(src + (r0 + j) * stride + c0, nc);
+            fl_vtranspose(v);
+            for (int c = 0; c < nc; c++)
+                fl_vstore(dst + (c0 + c) * R + r0, v[c]);
+            if (m != NULL) {
+                fl_vf mx = c0 == 0 ? v[0] : fl_vload(m + r0);
+                for (int c = 0; c < nc; c++)
+                    mx = fl_vmax(v[c], mx);
+                fl_vstore(m + r0, mx);
             }
-            _mm512_storeu_ps(m + r0, mx);
         }
     }
-    if (R16 < R) {
+    if (RW < R) {
         for (ptrdiff_t c = 0; c < C; c++)
-            for (ptrdiff_t r = R16; r < R; r++)
+            for (ptrdiff_t r = RW; r < R; r++)
                 dst[c * R + r] = src[r * stride + c];
-        for (ptrdiff_t r = R16; r < R; r++) {
+        for (ptrdiff_t r = RW; m != NULL && r < R; r++) {
             m[r] = dst[r];
             for (ptrdiff_t c = 1; c < C; c++)
                 m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];
@@ -237,23 +281,38 @@ FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdi
     }
 }
 
+FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                   ptrdiff_t C, float* dst)
+{
+    fl_transpose_in_max_reg_f32(src, stride, R, C, dst, NULL);
+}
+
+FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
+                                       ptrdiff_t C, float* dst, float* m)
+{
+    fl_transpose_in_max_reg_f32(src, stride, R, C, dst, m);
+}
+
 FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
 {
-    ptrdiff_t R16 = R & ~(ptrdiff_t)15;
-    __m512 v[16];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += 16) {
-        int nc = C - c0 < 16 ? (int)(C - c0) : 16;
-        __mmask16 mask = (__mmask16)((1u << nc) - 1u);
-        for (ptrdiff_t r0 = 0; r0 < R16; r0 += 16) {
-            for (int c = 0; c < 16; c++)
-                v[c] = c < nc ? _mm512_loadu_ps(srcT + (c0 + c) * R + r0) : _mm512_setzero_ps();
-            fl_transpose16_f32(v);
-            for (int j = 0; j < 16; j++)
-                _mm512_mask_storeu_ps(dst + (r0 + j) * C + c0, mask, v[j]);
+    ptrdiff_t RW = R - R % FL_W;
+    ptrdiff_t CW = FL_MASKED_STORES ? C : C - C % FL_W;     /* classes through registers */
+    fl_vf v[FL_W];
+    for (ptrdiff_t c0 = 0; c0 < CW; c0 += FL_W) {
+        int nc = CW - c0 < FL_W ? (int)(CW - c0) : FL_W;
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += FL_W) {
+            for (int c = 0; c < FL_W; c++)
+                v[c] = c < nc ? fl_vload(srcT + (c0 + c) * R + r0) : fl_vzero();
+            fl_vtranspose(v);
+            for (int j = 0; j < FL_W; j++)
+                fl_vstore_first(dst + (r0 + j) * C + c0, nc, v[j]);
         }
     }
-    if (R16 < R)
-        fl_transpose_out_loop_f32(srcT + R16, R, R - R16, C, dst + R16 * C);
+    for (ptrdiff_t c = CW; c < C; c++)                      /* the rest: scalar stores */
+        for (ptrdiff_t r = 0; r < RW; r++)
+            dst[r * C + c] = srcT[c * R + r];
+    if (RW < R)
+        fl_transpose_out_loop_f32(srcT + RW, R, R - RW, C, dst + RW * C);
 }
 #else
 FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
@@ -262,15 +321,15 @@ FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t
     fl_transpose_in_loop_f32(src, stride, R, C, dst);
 }
 
-FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
-{
-    fl_transpose_out_loop_f32(srcT, R, R, C, dst);
-}
-
 FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
                                        ptrdiff_t C, float* dst, float* m)
 {
     fl_transpose_in_max_loop_f32(src, stride, R, C, dst, m);
+}
+
+FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
+{
+    fl_transpose_out_loop_f32(srcT, R, R, C, dst);
 }
 #endif
 
