@@ -79,14 +79,22 @@ def _vectorized_lines(cc, flags, src, tmp_path):
     return {int(n) for n in re.findall(pattern, proc.stderr)}
 
 
-@pytest.mark.skipif(not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None,
-                    reason="needs the source tree")
-@pytest.mark.skipif(not _compilers(), reason="needs gcc or clang")
-@pytest.mark.skipif(sys.platform == "win32", reason="GCC/Clang reports only")
-@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
-def test_every_math_function_vectorizes(level, tmp_path):
+#: Both tests need the source tree and GCC or Clang (their reports and flags).
+needs_toolchain = pytest.mark.skipif(
+    not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None or not _compilers()
+    or sys.platform == "win32", reason="needs the source tree and GCC or Clang")
+each_level = pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+
+
+def _skip_other_architectures(level):
     if level != "baseline" and platform.machine().lower() not in ("x86_64", "amd64"):
         pytest.skip("x86-64 levels")
+
+
+@needs_toolchain
+@each_level
+def test_every_math_function_vectorizes(level, tmp_path):
+    _skip_other_architectures(level)
     src = tmp_path / "loops.c"
     src.write_text(_source())
     expected = {i + 1: fn for i, line in enumerate(_source().splitlines())
@@ -109,15 +117,12 @@ def _cpu_has(level):
     return all(re.search(rf"\b{flag}\b", flags) for flag in need[level])
 
 
-@pytest.mark.skipif(not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None,
-                    reason="needs the source tree")
-@pytest.mark.skipif(not _compilers(), reason="needs gcc or clang")
-@pytest.mark.skipif(sys.platform == "win32", reason="GCC/Clang only")
-@pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+@needs_toolchain
+@each_level
 def test_register_transposes_match_the_plain_loops(level, tmp_path):
     """The AVX2 / AVX-512 register transposes of the narrow softmax path, in C."""
-    if level != "baseline" and (platform.machine().lower() not in ("x86_64", "amd64")
-                                or not _cpu_has(level)):
+    _skip_other_architectures(level)
+    if not _cpu_has(level):
         pytest.skip(f"this CPU cannot run {level} code")
     for cc in _compilers():
         exe = tmp_path / "transpose_check"
