@@ -149,33 +149,50 @@ FL_INLINE void fl_transpose_in_max_loop_##SUFFIX(const T* src, ptrdiff_t stride,
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
 
-/* Register transposes, float32: W x W blocks (W = 16 with AVX-512, 8 with AVX2) through
- * vector registers.  fl_vtranspose turns v[j] = row j into v[c] = column c. */
+/* Register transposes: W x W blocks through vector registers (W = 16 floats or 8 doubles
+ * with AVX-512, 8 floats or 4 doubles with AVX2).  Per type S (f32, f64) and level:
+ * fl_v_S (the vector type), FL_W_S, loads and stores of whole vectors and of their first n
+ * lanes, max, zero, and fl_vtranspose_S, which turns v[j] = row j into v[c] = column c. */
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #define FL_REGISTER_TRANSPOSE 1
 #endif
 
 #if defined(__AVX512F__)
-#define FL_W 16
 #define FL_MASKED_STORES 1      /* fast on every AVX-512 CPU */
-typedef __m512 fl_vf;
-FL_INLINE fl_vf fl_vload(const float* p) { return _mm512_loadu_ps(p); }
-FL_INLINE fl_vf fl_vload_first(const float* p, int n)        /* p[0 .. n), zeros after */
+#define FL_W_f32 16
+#define FL_W_f64 8
+typedef __m512 fl_v_f32;
+typedef __m512d fl_v_f64;
+FL_INLINE fl_v_f32 fl_vload_f32(const float* p) { return _mm512_loadu_ps(p); }
+FL_INLINE fl_v_f64 fl_vload_f64(const double* p) { return _mm512_loadu_pd(p); }
+FL_INLINE fl_v_f32 fl_vload_first_f32(const float* p, int n)     /* p[0 .. n), zeros after */
 {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), p);
 }
-FL_INLINE void fl_vstore(float* p, fl_vf v) { _mm512_storeu_ps(p, v); }
-FL_INLINE void fl_vstore_first(float* p, int n, fl_vf v)     /* p[0 .. n) only */
+FL_INLINE fl_v_f64 fl_vload_first_f64(const double* p, int n)
+{
+    return _mm512_maskz_loadu_pd((__mmask8)((1u << n) - 1u), p);
+}
+FL_INLINE void fl_vstore_f32(float* p, fl_v_f32 v) { _mm512_storeu_ps(p, v); }
+FL_INLINE void fl_vstore_f64(double* p, fl_v_f64 v) { _mm512_storeu_pd(p, v); }
+FL_INLINE void fl_vstore_first_f32(float* p, int n, fl_v_f32 v)   /* p[0 .. n) only */
 {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1u), v);
 }
-FL_INLINE fl_vf fl_vmax(fl_vf v, fl_vf m) { return _mm512_max_ps(v, m); }  /* v > m ? v : m */
-FL_INLINE fl_vf fl_vzero(void) { return _mm512_setzero_ps(); }
-
-FL_INLINE void fl_vtranspose(fl_vf v[16])
+FL_INLINE void fl_vstore_first_f64(double* p, int n, fl_v_f64 v)
 {
-    fl_vf t[16];
+    _mm512_mask_storeu_pd(p, (__mmask8)((1u << n) - 1u), v);
+}
+/* max(v, m) is `v > m ? v : m`, NaN included, as the scalar loops */
+FL_INLINE fl_v_f32 fl_vmax_f32(fl_v_f32 v, fl_v_f32 m) { return _mm512_max_ps(v, m); }
+FL_INLINE fl_v_f64 fl_vmax_f64(fl_v_f64 v, fl_v_f64 m) { return _mm512_max_pd(v, m); }
+FL_INLINE fl_v_f32 fl_vzero_f32(void) { return _mm512_setzero_ps(); }
+FL_INLINE fl_v_f64 fl_vzero_f64(void) { return _mm512_setzero_pd(); }
+
+FL_INLINE void fl_vtranspose_f32(fl_v_f32 v[16])
+{
+    fl_v_f32 t[16];
     for (int i = 0; i < 16; i += 2) {
         t[i] = _mm512_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm512_unpackhi_ps(v[i], v[i + 1]);
@@ -199,33 +216,78 @@ FL_INLINE void fl_vtranspose(fl_vf v[16])
         v[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xdd);
     }
 }
-#elif defined(__AVX2__)
-#define FL_W 8
-#define FL_MASKED_STORES 0      /* vmaskmovps stores are microcoded on AMD Zen 1-3 */
-typedef __m256 fl_vf;
-FL_INLINE __m256i fl_first_mask(int n)                        /* lanes 0 .. n-1 set */
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-FL_INLINE fl_vf fl_vload(const float* p) { return _mm256_loadu_ps(p); }
-FL_INLINE fl_vf fl_vload_first(const float* p, int n)
-{
-    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, fl_first_mask(n));
-}
-FL_INLINE void fl_vstore(float* p, fl_vf v) { _mm256_storeu_ps(p, v); }
-FL_INLINE void fl_vstore_first(float* p, int n, fl_vf v)
-{
-    if (n == 8)
-        _mm256_storeu_ps(p, v);
-    else
-        _mm256_maskstore_ps(p, fl_first_mask(n), v);
-}
-FL_INLINE fl_vf fl_vmax(fl_vf v, fl_vf m) { return _mm256_max_ps(v, m); }  /* v > m ? v : m */
-FL_INLINE fl_vf fl_vzero(void) { return _mm256_setzero_ps(); }
 
-FL_INLINE void fl_vtranspose(fl_vf v[8])
+FL_INLINE void fl_vtranspose_f64(fl_v_f64 v[8])
 {
-    fl_vf t[8], u[8];
+    fl_v_f64 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm512_unpacklo_pd(v[i], v[i + 1]);
+        t[i + 1] = _mm512_unpackhi_pd(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {             /* 128-bit lanes 0, 2 and 1, 3 */
+        u[i] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0x88);
+        u[i + 1] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0x88);
+        u[i + 2] = _mm512_shuffle_f64x2(t[i], t[i + 2], 0xdd);
+        u[i + 3] = _mm512_shuffle_f64x2(t[i + 1], t[i + 3], 0xdd);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm512_shuffle_f64x2(u[i], u[i + 4], 0x88);
+        v[i + 4] = _mm512_shuffle_f64x2(u[i], u[i + 4], 0xdd);
+    }
+}
+#elif defined(__AVX2__)
+#define FL_MASKED_STORES 0      /* vmaskmovps/pd stores are microcoded on AMD Zen 1-3 */
+#define FL_W_f32 8
+#define FL_W_f64 4
+typedef __m256 fl_v_f32;
+typedef __m256d fl_v_f64;
+FL_INLINE fl_v_f32 fl_vload_f32(const float* p) { return _mm256_loadu_ps(p); }
+FL_INLINE fl_v_f64 fl_vload_f64(const double* p) { return _mm256_loadu_pd(p); }
+FL_INLINE fl_v_f32 fl_vload_first_f32(const float* p, int n)
+{
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return n == 8 ? _mm256_loadu_ps(p)
+                  : _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes));
+}
+FL_INLINE fl_v_f64 fl_vload_first_f64(const double* p, int n)
+{
+    __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    return n == 4 ? _mm256_loadu_pd(p)
+                  : _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lanes));
+}
+FL_INLINE void fl_vstore_f32(float* p, fl_v_f32 v) { _mm256_storeu_ps(p, v); }
+FL_INLINE void fl_vstore_f64(double* p, fl_v_f64 v) { _mm256_storeu_pd(p, v); }
+/* (the transposes only store whole vectors here: FL_MASKED_STORES is 0) */
+FL_INLINE void fl_vstore_first_f32(float* p, int n, fl_v_f32 v)
+{
+    float lane[8];
+    if (n == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    _mm256_storeu_ps(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+FL_INLINE void fl_vstore_first_f64(double* p, int n, fl_v_f64 v)
+{
+    double lane[4];
+    if (n == 4) {
+        _mm256_storeu_pd(p, v);
+        return;
+    }
+    _mm256_storeu_pd(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+FL_INLINE fl_v_f32 fl_vmax_f32(fl_v_f32 v, fl_v_f32 m) { return _mm256_max_ps(v, m); }
+FL_INLINE fl_v_f64 fl_vmax_f64(fl_v_f64 v, fl_v_f64 m) { return _mm256_max_pd(v, m); }
+FL_INLINE fl_v_f32 fl_vzero_f32(void) { return _mm256_setzero_ps(); }
+FL_INLINE fl_v_f64 fl_vzero_f64(void) { return _mm256_setzero_pd(); }
+
+FL_INLINE void fl_vtranspose_f32(fl_v_f32 v[8])
+{
+    fl_v_f32 t[8], u[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
@@ -241,113 +303,110 @@ FL_INLINE void fl_vtranspose(fl_vf v[8])
         v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
     }
 }
+
+FL_INLINE void fl_vtranspose_f64(fl_v_f64 v[4])
+{
+    fl_v_f64 t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
+    fl_v_f64 t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
+    v[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    v[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    v[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    v[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
 #endif
 
 #ifdef FL_REGISTER_TRANSPOSE
 /* Blocks of W rows x W classes: masked row loads (or stores) and one register transpose,
  * about 3x fewer instructions than W * W scalar moves or W gathers.  Rows past the last
- * whole block of W use the loops above.  With `m`, also the row maxima (fl_vmax is the
- * scalar loop's select, NaN included). */
-FL_INLINE void fl_transpose_in_max_reg_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                           ptrdiff_t C, float* dst, float* m)
-{
-    ptrdiff_t RW = R - R % FL_W;
-    fl_vf v[FL_W];
-    for (ptrdiff_t c0 = 0; c0 < C; c0 += FL_W) {
-        int nc = C - c0 < FL_W ? (int)(C - c0) : FL_W;
-        for (ptrdiff_t r0 = 0; r0 < RW; r0 += FL_W) {
-            for (int j = 0; j < FL_W; j++)
-                v[j] = fl_vload_first(src + (r0 + j) * stride + c0, nc);
-            fl_vtranspose(v);
-            for (int c = 0; c < nc; c++)
-                fl_vstore(dst + (c0 + c) * R + r0, v[c]);
-            if (m != NULL) {
-                fl_vf mx = c0 == 0 ? v[0] : fl_vload(m + r0);
-                for (int c = 0; c < nc; c++)
-                    mx = fl_vmax(v[c], mx);
-                fl_vstore(m + r0, mx);
-            }
-        }
-    }
-    if (RW < R) {
-        for (ptrdiff_t c = 0; c < C; c++)
-            for (ptrdiff_t r = RW; r < R; r++)
-                dst[c * R + r] = src[r * stride + c];
-        for (ptrdiff_t r = RW; m != NULL && r < R; r++) {
-            m[r] = dst[r];
-            for (ptrdiff_t c = 1; c < C; c++)
-                m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];
-        }
-    }
+ * whole block of W use the loops above; so do the classes past the last whole block where
+ * masked stores are slow.  With `m`, also the row maxima. */
+#define FL_DEFINE_REGISTER_TRANSPOSES(S, T)                                         \
+FL_INLINE void fl_transpose_in_max_reg_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                           ptrdiff_t C, T* dst, T* m)               \
+{                                                                                   \
+    const int W = FL_W_##S;                                                         \
+    ptrdiff_t RW = R - R % W;                                                       \
+    fl_v_##S v[FL_W_##S];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += W) {                                       \
+        int nc = C - c0 < W ? (int)(C - c0) : W;                                    \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            for (int j = 0; j < W; j++)                                             \
+                v[j] = fl_vload_first_##S(src + (r0 + j) * stride + c0, nc);        \
+            fl_vtranspose_##S(v);                                                   \
+            for (int c = 0; c < nc; c++)                                            \
+                fl_vstore_##S(dst + (c0 + c) * R + r0, v[c]);                       \
+            if (m != NULL) {                                                        \
+                fl_v_##S mx = c0 == 0 ? v[0] : fl_vload_##S(m + r0);                \
+                for (int c = 0; c < nc; c++)                                        \
+                    mx = fl_vmax_##S(v[c], mx);                                     \
+                fl_vstore_##S(m + r0, mx);                                          \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+    if (RW < R) {                                                                   \
+        for (ptrdiff_t c = 0; c < C; c++)                                           \
+            for (ptrdiff_t r = RW; r < R; r++)                                      \
+                dst[c * R + r] = src[r * stride + c];                               \
+        for (ptrdiff_t r = RW; m != NULL && r < R; r++) {                           \
+            m[r] = dst[r];                                                          \
+            for (ptrdiff_t c = 1; c < C; c++)                                       \
+                m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];               \
+        }                                                                           \
+    }                                                                               \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
+                                   ptrdiff_t C, T* dst)                             \
+{                                                                                   \
+    fl_transpose_in_max_reg_##S(src, stride, R, C, dst, NULL);                      \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                       ptrdiff_t C, T* dst, T* m)                   \
+{                                                                                   \
+    fl_transpose_in_max_reg_##S(src, stride, R, C, dst, m);                         \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
+{                                                                                   \
+    const int W = FL_W_##S;                                                         \
+    ptrdiff_t RW = R - R % W;                                                       \
+    ptrdiff_t CW = FL_MASKED_STORES ? C : C - C % W;    /* classes via registers */ \
+    fl_v_##S v[FL_W_##S];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < CW; c0 += W) {                                      \
+        int nc = CW - c0 < W ? (int)(CW - c0) : W;                                  \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            for (int c = 0; c < W; c++)                                             \
+                v[c] = c < nc ? fl_vload_##S(srcT + (c0 + c) * R + r0)              \
+                              : fl_vzero_##S();                                     \
+            fl_vtranspose_##S(v);                                                   \
+            for (int j = 0; j < W; j++)                                             \
+                fl_vstore_first_##S(dst + (r0 + j) * C + c0, nc, v[j]);            \
+        }                                                                           \
+    }                                                                               \
+    for (ptrdiff_t c = CW; c < C; c++)                  /* the rest: scalar stores */ \
+        for (ptrdiff_t r = 0; r < RW; r++)                                          \
+            dst[r * C + c] = srcT[c * R + r];                                       \
+    if (RW < R)                                                                     \
+        fl_transpose_out_loop_##S(srcT + RW, R, R - RW, C, dst + RW * C);           \
 }
-
-FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                   ptrdiff_t C, float* dst)
-{
-    fl_transpose_in_max_reg_f32(src, stride, R, C, dst, NULL);
-}
-
-FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                       ptrdiff_t C, float* dst, float* m)
-{
-    fl_transpose_in_max_reg_f32(src, stride, R, C, dst, m);
-}
-
-FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
-{
-    ptrdiff_t RW = R - R % FL_W;
-    ptrdiff_t CW = FL_MASKED_STORES ? C : C - C % FL_W;     /* classes through registers */
-    fl_vf v[FL_W];
-    for (ptrdiff_t c0 = 0; c0 < CW; c0 += FL_W) {
-        int nc = CW - c0 < FL_W ? (int)(CW - c0) : FL_W;
-        for (ptrdiff_t r0 = 0; r0 < RW; r0 += FL_W) {
-            for (int c = 0; c < FL_W; c++)
-                v[c] = c < nc ? fl_vload(srcT + (c0 + c) * R + r0) : fl_vzero();
-            fl_vtranspose(v);
-            for (int j = 0; j < FL_W; j++)
-                fl_vstore_first(dst + (r0 + j) * C + c0, nc, v[j]);
-        }
-    }
-    for (ptrdiff_t c = CW; c < C; c++)                      /* the rest: scalar stores */
-        for (ptrdiff_t r = 0; r < RW; r++)
-            dst[r * C + c] = srcT[c * R + r];
-    if (RW < R)
-        fl_transpose_out_loop_f32(srcT + RW, R, R - RW, C, dst + RW * C);
-}
+FL_DEFINE_REGISTER_TRANSPOSES(f32, float)
+FL_DEFINE_REGISTER_TRANSPOSES(f64, double)
 #else
-FL_INLINE void fl_transpose_in_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                   ptrdiff_t C, float* dst)
-{
-    fl_transpose_in_loop_f32(src, stride, R, C, dst);
+#define FL_DEFINE_LOOP_TRANSPOSES(S, T)                                             \
+FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
+                                   ptrdiff_t C, T* dst)                             \
+{                                                                                   \
+    fl_transpose_in_loop_##S(src, stride, R, C, dst);                               \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                       ptrdiff_t C, T* dst, T* m)                   \
+{                                                                                   \
+    fl_transpose_in_max_loop_##S(src, stride, R, C, dst, m);                        \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
+{                                                                                   \
+    fl_transpose_out_loop_##S(srcT, R, R, C, dst);                                  \
 }
-
-FL_INLINE void fl_transpose_in_max_f32(const float* src, ptrdiff_t stride, ptrdiff_t R,
-                                       ptrdiff_t C, float* dst, float* m)
-{
-    fl_transpose_in_max_loop_f32(src, stride, R, C, dst, m);
-}
-
-FL_INLINE void fl_transpose_out_f32(const float* srcT, ptrdiff_t R, ptrdiff_t C, float* dst)
-{
-    fl_transpose_out_loop_f32(srcT, R, R, C, dst);
-}
+FL_DEFINE_LOOP_TRANSPOSES(f32, float)
+FL_DEFINE_LOOP_TRANSPOSES(f64, double)
 #endif
-
-FL_INLINE void fl_transpose_in_max_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
-                                       ptrdiff_t C, double* dst, double* m)
-{
-    fl_transpose_in_max_loop_f64(src, stride, R, C, dst, m);
-}
-
-FL_INLINE void fl_transpose_in_f64(const double* src, ptrdiff_t stride, ptrdiff_t R,
-                                   ptrdiff_t C, double* dst)
-{
-    fl_transpose_in_loop_f64(src, stride, R, C, dst);
-}
-
-FL_INLINE void fl_transpose_out_f64(const double* srcT, ptrdiff_t R, ptrdiff_t C, double* dst)
-{
-    fl_transpose_out_loop_f64(srcT, R, R, C, dst);
-}
 
 #endif /* FASTLOSS_REDUCE_H */
