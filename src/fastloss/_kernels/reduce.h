@@ -109,7 +109,7 @@ FL_INLINE void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, double*
  * C = 4-10.  The write-back is classes outer, rows inner: strided stores and contiguous
  * loads (the other order measured 7x slower).
  *
- * With AVX2 or AVX-512, float32 goes through registers instead (below). */
+ * With AVX2 or AVX-512 both types go through registers instead (below). */
 #define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
 FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
                                              ptrdiff_t R, ptrdiff_t C, T* dst)      \

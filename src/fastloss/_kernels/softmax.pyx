@@ -27,7 +27,7 @@ Two traversals, chosen by C, share the per-row formulas (``finish_*``):
 * narrow rows (C <= NARROW_MAX, e.g. 2-16 classes): NARROW_ROWS rows at once, transposed
   into (C, rows) stack tiles so that every step is a vector operation across rows instead
   of a short scalar loop per row.  The transposes in and out (reduce.h) go through
-  registers with AVX-512 in float32 (16 rows x 16 classes at a time).
+  registers with AVX2 and AVX-512 (blocks of 4 to 16 rows and classes).
 
 From probabilities (from_logits=False) the loss is elementwise within a row,
 -a_c clamp(log p_c, -100) (KL: a_c (log a_c - clamp(log q_c, -100))), with the gradient
