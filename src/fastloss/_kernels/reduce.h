@@ -104,12 +104,10 @@ FL_INLINE void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, double*
 /* Transposes between R rows of C values (row stride `stride`) and a (C, R) tile,
  * dst[c * R + r] = src[r * stride + c] and back.
  *
- * Portable form: loops over rows for each class; the simd loop lets the compiler use
- * gather loads (AVX2, AVX-512), 1.3-1.7x faster than scalar loads on an AMD Zen 4 for
- * C = 4-10.  The write-back is classes outer, rows inner: strided stores and contiguous
- * loads (the other order measured 7x slower).
- *
- * With AVX2 or AVX-512 both types go through registers instead (below). */
+ * Portable form (the baseline level, and the rows past the last register block): loops
+ * over rows for each class.  The write-back is classes outer, rows inner: strided stores
+ * and contiguous loads (the other order measured 7x slower).  With AVX2 or AVX-512 both
+ * types go through registers instead (below). */
 #define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
 FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
                                              ptrdiff_t R, ptrdiff_t C, T* dst)      \
