@@ -110,12 +110,13 @@ FL_INLINE void fl_split_sum_f64(const double* e, ptrdiff_t n, double* t, double*
  * types go through registers instead (below). */
 #define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
 FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
-                                             ptrdiff_t R, ptrdiff_t C, T* dst)      \
+                                             ptrdiff_t R, ptrdiff_t C, T* dst,      \
+                                             ptrdiff_t ld)                          \
 {                                                                                   \
     for (ptrdiff_t c = 0; c < C; c++) {                                             \
         FL_SIMD                                                                     \
         for (ptrdiff_t r = 0; r < R; r++)                                           \
-            dst[c * R + r] = src[r * stride + c];                                   \
+            dst[c * ld + r] = src[r * stride + c];                                  \
     }                                                                               \
 }                                                                                   \
 FL_INLINE void fl_transpose_out_loop_##SUFFIX(const T* srcT, ptrdiff_t ldT,          \
@@ -128,20 +129,22 @@ FL_INLINE void fl_transpose_out_loop_##SUFFIX(const T* srcT, ptrdiff_t ldT,     
 FL_DEFINE_TRANSPOSE(f32, float)
 FL_DEFINE_TRANSPOSE(f64, double)
 
-/* Transpose in as above, and m[r] = max over the row's C values (NaN: as `v > m ? v : m`
- * from the first class, the same as a scalar loop). */
+/* Transpose in as above (the tile's rows ld apart), and, unless m is NULL, m[r] = the
+ * maximum of row r (NaN: as `v > m ? v : m` from the first class, a scalar loop's). */
 #define FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(SUFFIX, T)                                 \
 FL_INLINE void fl_transpose_in_max_loop_##SUFFIX(const T* src, ptrdiff_t stride,     \
                                                  ptrdiff_t R, ptrdiff_t C, T* dst,  \
-                                                 T* m)                              \
+                                                 ptrdiff_t ld, T* m)                \
 {                                                                                   \
-    fl_transpose_in_loop_##SUFFIX(src, stride, R, C, dst);                          \
+    fl_transpose_in_loop_##SUFFIX(src, stride, R, C, dst, ld);                      \
+    if (m == NULL)                                                                  \
+        return;                                                                     \
     for (ptrdiff_t r = 0; r < R; r++)                                               \
         m[r] = dst[r];                                                              \
     for (ptrdiff_t c = 1; c < C; c++) {                                             \
         FL_SIMD                                                                     \
         for (ptrdiff_t r = 0; r < R; r++)                                           \
-            m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];                   \
+            m[r] = dst[c * ld + r] > m[r] ? dst[c * ld + r] : m[r];                 \
     }                                                                               \
 }
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
@@ -341,16 +344,9 @@ FL_INLINE void fl_transpose_in_max_reg_##S(const T* src, ptrdiff_t stride, ptrdi
             }                                                                       \
         }                                                                           \
     }                                                                               \
-    if (RW < R) {                                                                   \
-        for (ptrdiff_t c = 0; c < C; c++)                                           \
-            for (ptrdiff_t r = RW; r < R; r++)                                      \
-                dst[c * R + r] = src[r * stride + c];                               \
-        for (ptrdiff_t r = RW; m != NULL && r < R; r++) {                           \
-            m[r] = dst[r];                                                          \
-            for (ptrdiff_t c = 1; c < C; c++)                                       \
-                m[r] = dst[c * R + r] > m[r] ? dst[c * R + r] : m[r];               \
-        }                                                                           \
-    }                                                                               \
+    if (RW < R)                                                                     \
+        fl_transpose_in_max_loop_##S(src + RW * stride, stride, R - RW, C, dst + RW, R, \
+                                     m == NULL ? NULL : m + RW);                    \
 }                                                                                   \
 FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
                                    ptrdiff_t C, T* dst)                             \
@@ -392,12 +388,12 @@ FL_DEFINE_REGISTER_TRANSPOSES(f64, double)
 FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
                                    ptrdiff_t C, T* dst)                             \
 {                                                                                   \
-    fl_transpose_in_loop_##S(src, stride, R, C, dst);                               \
+    fl_transpose_in_loop_##S(src, stride, R, C, dst, R);                            \
 }                                                                                   \
 FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
                                        ptrdiff_t C, T* dst, T* m)                   \
 {                                                                                   \
-    fl_transpose_in_max_loop_##S(src, stride, R, C, dst, m);                        \
+    fl_transpose_in_max_loop_##S(src, stride, R, C, dst, R, m);                     \
 }                                                                                   \
 FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
 {                                                                                   \
