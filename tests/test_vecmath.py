@@ -135,3 +135,24 @@ def test_log1p_on_the_unit_interval(level, rng):
         ok = ~np.isnan(want) & (want != 0)
         assert ulp_error(got[ok], want[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)
         assert np.isnan(got[-1]) and got[-3] == 0
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_exp_nonpos_is_exp_bit_for_bit(level, dtype, rng):
+    """The softmax's exp(z - max z): for x <= 0 (and NaN) exactly fl_exp's results, through
+    the subnormal range to zero, with a cheaper scaling."""
+    info = np.finfo(dtype)
+    lo = -110.0 if dtype == np.float32 else -750.0
+    x = np.concatenate([-np.abs(random_bits(dtype, 2_000_000, rng)),
+                        np.linspace(lo, 0, 2_000_001, dtype=dtype),
+                        np.array([0.0, -0.0, -np.inf, np.nan, -info.tiny,
+                                  -info.smallest_subnormal, -info.max], dtype=dtype)])
+    got, want = run("exp_nonpos", x), run("exp", x)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    number = ~np.isnan(x)
+    np.testing.assert_array_equal(got[number].view(bits), want[number].view(bits))
+    assert np.all(np.isnan(got[~number]))
+    with np.errstate(invalid="ignore"):                # signalling NaNs among the bits
+        exact = np.exp(x.astype(np.float64))
+    ok = number & (exact != 0)
+    assert ulp_error(got[ok], exact[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)

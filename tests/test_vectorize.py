@@ -43,6 +43,7 @@ def _level_flags():
 GCC_LEVEL_FLAGS = _level_flags()
 CALLS = {                                    # function -> loop body
     "fl_exp_f32": "float", "fl_exp_f64": "double",
+    "fl_exp_nonpos_f32": "float", "fl_exp_nonpos_f64": "double",
     "fl_log_f32": "float", "fl_log_f64": "double",
     "fl_log1p_f32": "float", "fl_log1p_f64": "double",
 }

@@ -41,7 +41,7 @@ cimport numpy as cnp
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
-from .vecmath cimport vexp, vlog, vlog1p
+from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p
 
 cnp.import_array()
 
@@ -220,7 +220,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
         n = C - c0 if C - c0 < TILE else TILE
         e = &chunk[0] if Mode is value_only else grow + c0
         for c in range(n):
-            e[c] = vexp(z[c0 + c] - m)
+            e[c] = vexp_nonpos(z[c0 + c] - m)
         split_sum(e, n, &T, &K)
         if a.kind != CE_INDEX or eps_c > 0:
             for c in range(n):
@@ -240,7 +240,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     if a.kind == CE_INDEX:
         if cw != NULL:
             wy = cw[y]
-        l = finish_index(<floating>T, <floating>K, <floating>D, m - z[y], vexp(z[y] - m), wy,
+        l = finish_index(<floating>T, <floating>K, <floating>D, m - z[y], vexp_nonpos(z[y] - m), wy,
                          s, eps, eps_c, <floating>a.cw_sum, &f, &As, &gy, &hy)
     else:
         l = finish_dense(<floating>T, <floating>K, <floating>A, <floating>B, s, &f, &As)
@@ -380,7 +380,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     for c in range(C):
         for r in range(R):
             i = c * R + r
-            v = vexp(zT[i] - m[r])
+            v = vexp_nonpos(zT[i] - m[r])
             zT[i] = v
             T[r] += zero if v == one else v
             K[r] += one if v == one else zero
@@ -389,7 +389,7 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
         sr[r] = zero if (a.kind == CE_INDEX and ignored[r]) else sw[r] * scale
     if a.kind == CE_INDEX:
         for r in range(R):          # = zT[yr[r] * R + r] below, bit for bit, without a gather
-            ey[r] = vexp(-gap[r])
+            ey[r] = vexp_nonpos(-gap[r])
         for r in range(R):
             lr[r] = sw[r] * finish_index(<floating>T[r], K[r], <floating>D[r], gap[r], ey[r],
                                          wy[r], sr[r], eps, eps_c, cw_sum, &f, &As, &gy, &hy)

@@ -7,6 +7,8 @@ from cython cimport floating
 cdef extern from "vecmath.h" nogil:
     float fl_exp_f32(float x)
     double fl_exp_f64(double x)
+    float fl_exp_nonpos_f32(float x)
+    double fl_exp_nonpos_f64(double x)
     float fl_log_f32(float x)
     double fl_log_f64(double x)
     float fl_log1p_f32(float x)
@@ -20,6 +22,14 @@ cdef inline floating vexp(floating x) noexcept nogil:
         return fl_exp_f32(x)
     else:
         return fl_exp_f64(x)
+
+
+cdef inline floating vexp_nonpos(floating x) noexcept nogil:
+    """exp(x) for x <= 0 or NaN, as vexp bit for bit, but cheaper (vecmath.h)."""
+    if floating is float:
+        return fl_exp_nonpos_f32(x)
+    else:
+        return fl_exp_nonpos_f64(x)
 
 
 cdef inline floating vlog(floating x) noexcept nogil:
