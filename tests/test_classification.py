@@ -184,20 +184,36 @@ def test_huge_logits_stay_finite(level, dtype, C, scale, rng):
         assert np.all(np.isfinite(grad)) and np.all(np.isfinite(hess)), repr(loss)
 
 
-def test_tiny_losses_keep_full_relative_precision():
+@pytest.mark.parametrize("C", [3, 40, 301])
+def test_tiny_losses_keep_full_relative_precision(level, C):
     """A confident correct prediction: the loss log1p(sum exp(z_c - z_y)) is ~1e-20, which a
-    plain log(sum exp) would round to 0.  Checked against mpmath."""
+    plain log(sum exp) would round to 0; and a tie at the maximum.  Checked against mpmath.
+    Wide rows (C > 32, another code path) carry the three classes at the start, at lane
+    boundaries and in the tail, padded with logits whose exp is 0."""
     mpmath.mp.dps = 60
-    x = np.array([[45.0, 0.0, -3.0], [0.0, 30.5, 29.0], [10.0, 10.0, -40.0]])
-    y = np.array([0, 1, 0])
+    x3 = np.array([[45.0, 0.0, -3.0], [0.0, 30.5, 29.0], [10.0, 10.0, -40.0]])
+    y3 = np.array([0, 1, 0])
+    where = [[0, 1, 2], [15, 16, 17], [C - 3, C - 1, C - 2]] if C > 3 else [[0, 1, 2]] * 3
+    x = np.full((3, C), -1e4)
+    y = np.empty(3, dtype=np.int64)
+    for r in range(3):
+        x[r, where[r]] = x3[r]
+        y[r] = where[r][y3[r]]
     value, grad = fastloss.CrossEntropy().value_and_grad(x, y, reduction="none")
     _, hess = fastloss.CrossEntropy().grad_hess(x, y, reduction="none")
+    one_hot = np.eye(C)[y]                              # the dense-target path, same loss
+    dense_value = fastloss.CrossEntropy()(x, one_hot, reduction="none")
+    others = np.ones((3, C), dtype=bool)
+    for r in range(3):
+        others[r, where[r]] = False
+    assert np.all(grad[others] == 0) and np.all(hess[others] == 0)
     for r in range(3):
         z = [mpmath.mpf(v) for v in x[r]]
         S = sum(mpmath.exp(v - z[y[r]]) for v in z)
         p = [mpmath.exp(v - z[y[r]]) / S for v in z]
         assert float(value[r]) == pytest.approx(float(mpmath.log(S)), rel=1e-13)
-        for c in range(3):
+        assert float(dense_value[r]) == pytest.approx(float(mpmath.log(S)), rel=1e-13)
+        for c in where[r]:
             want = p[c] - (1 if c == y[r] else 0)
             assert float(grad[r, c]) == pytest.approx(float(want), rel=1e-13, abs=1e-300)
             assert float(hess[r, c]) == pytest.approx(float(p[c] * (1 - p[c])), rel=1e-13, abs=1e-300)
@@ -232,13 +248,15 @@ def test_minus_infinity_masks_classes(level, dtype, rng):
 def test_nan_in_a_row_gives_nan_for_that_row_only(level, C, rng):
     x = rng.normal(size=(6, C))
     x[2, 1] = np.nan
+    x[4, C - 1] = np.inf                                # inf - inf: NaN, as in PyTorch
     y = rng.integers(0, C, 6)
     t = softmax_rows(rng.normal(size=(6, C)))
     for loss, target in [(fastloss.CrossEntropy(), y), (fastloss.CrossEntropy(), t),
                          (fastloss.KLDivergence(), t)]:
         value, grad = loss.value_and_grad(x, target, reduction="none")
         assert np.isnan(value[2]) and np.all(np.isnan(grad[2]))
-        rest = np.arange(6) != 2
+        assert np.isnan(value[4])
+        rest = (np.arange(6) != 2) & (np.arange(6) != 4)
         assert np.all(np.isfinite(value[rest])) and np.all(np.isfinite(grad[rest]))
         assert np.isnan(loss(x, target))
 

@@ -135,12 +135,17 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
 
 
 cdef extern from "reduce.h" nogil:
+    enum: FL_LANES
+    void fl_lanes_zero(double* acc)
+    double fl_lanes_total(const double* acc)
+    void fl_lanes_add_f32(double* acc, const float* v, Py_ssize_t n)
+    void fl_lanes_add_f64(double* acc, const double* v, Py_ssize_t n)
     double fl_sum_f32(const float* v, Py_ssize_t n)
     double fl_sum_f64(const double* v, Py_ssize_t n)
     float fl_max_f32(const float* v, Py_ssize_t n)
     double fl_max_f64(const double* v, Py_ssize_t n)
-    void fl_split_sum_f32(const float* e, Py_ssize_t n, double* t, double* k)
-    void fl_split_sum_f64(const double* e, Py_ssize_t n, double* t, double* k)
+    Py_ssize_t fl_max_at_f32(const float* v, Py_ssize_t n, float* m)
+    Py_ssize_t fl_max_at_f64(const double* v, Py_ssize_t n, double* m)
     void fl_transpose_in_f32(const float* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
                              float* dst)
     void fl_transpose_in_f64(const double* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
@@ -161,6 +166,16 @@ cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
         return fl_sum_f64(v, n)
 
 
+cdef inline void lanes_add(double* acc, const floating* v, Py_ssize_t n) noexcept nogil:
+    """acc[j % FL_LANES] += v[j]: a running float64 sum over many tiles, kept in lanes
+    (zeroed by fl_lanes_zero, read by fl_lanes_total; see reduce.h).  Every call but the
+    last of a sum must add a multiple of FL_LANES values (TILE is one)."""
+    if floating is float:
+        fl_lanes_add_f32(acc, v, n)
+    else:
+        fl_lanes_add_f64(acc, v, n)
+
+
 cdef inline floating vmax(const floating* v, Py_ssize_t n) noexcept nogil:
     """Maximum of n values, vectorized; NaN may be skipped (callers let it propagate)."""
     if floating is float:
@@ -169,13 +184,12 @@ cdef inline floating vmax(const floating* v, Py_ssize_t n) noexcept nogil:
         return fl_max_f64(v, n)
 
 
-cdef inline void split_sum(const floating* e, Py_ssize_t n, double* t, double* k) noexcept nogil:
-    """t += sum of e < 1, k += count of e == 1: the softmax sum S = k + t, kept apart so
-    that S - 1 = (k - 1) + t is exact (reduce.h)."""
+cdef inline Py_ssize_t vmax_at(const floating* v, Py_ssize_t n, floating* m) noexcept nogil:
+    """*m = vmax(v, n), and an index where v[i] == *m, or -1 if none (reduce.h)."""
     if floating is float:
-        fl_split_sum_f32(e, n, t, k)
+        return fl_max_at_f32(v, n, m)
     else:
-        fl_split_sum_f64(e, n, t, k)
+        return fl_max_at_f64(v, n, m)
 
 
 cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t R,

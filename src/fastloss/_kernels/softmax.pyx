@@ -15,8 +15,9 @@ cross-entropy with probabilities:  a_c = w_c ((1 - eps) t_c + eps / C),       la
 KL divergence:                     a_c = t_c,                                 lambda_c = log t_c
 
 log S is computed as log1p(S - 1) with S - 1 = (k - 1) + T, where k counts the classes at
-the maximum and T sums the others: a confident correct prediction gets its tiny loss to
-full relative precision instead of log(1 + tiny) = 0.  Sums over classes accumulate in
+the maximum and T sums the others (wide rows: k = 1 and T sums all but one class at the
+maximum, ties included): a confident correct prediction gets its tiny loss to full
+relative precision instead of log(1 + tiny) = 0.  Sums over classes accumulate in
 float64 in both dtypes; everything elementwise stays in the input's dtype.
 
 Two traversals, chosen by C, share the per-row formulas (``finish_*``):
@@ -39,7 +40,8 @@ from cython cimport floating
 cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess, blocked_sum, vsum, vmax, split_sum, transpose_in,
+                      grad_and_hess, blocked_sum, vsum, vmax, vmax_at, FL_LANES,
+                      fl_lanes_zero, fl_lanes_total, lanes_add, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p
 
@@ -203,9 +205,13 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef floating gbuf[TILE]
     cdef floating* e
     cdef const floating* av
-    cdef Py_ssize_t c0, n, c
+    cdef Py_ssize_t c0, n, c, top
     cdef floating m, p, k0, ps, top_q, zero = 0, one = 1
-    cdef double T = 0, K = 0, A = 0, B = 0, D = 0
+    cdef double T = 0, A = 0, B = 0, D = 0
+    cdef double Tl[FL_LANES]                   # the row sums, in lanes (reduce.h)
+    cdef double Al[FL_LANES]
+    cdef double Bl[FL_LANES]
+    cdef double Dl[FL_LANES]
     cdef floating s = <floating>(sw_r * a.scale)
     cdef floating eps = <floating>a.smoothing
     cdef floating eps_c = <floating>(a.smoothing / C)
@@ -213,7 +219,14 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef long long y = 0
     if not open_row(a, r, &grow, &hrow, &trow, &y, mode):
         return 0
-    m = vmax(z, C)
+    top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
+    fl_lanes_zero(Tl)
+    if a.kind == CE_INDEX:
+        if eps_c > 0:
+            fl_lanes_zero(Dl)
+    else:
+        fl_lanes_zero(Al)
+        fl_lanes_zero(Bl)
     # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or a stack chunk)
     c0 = 0
     while c0 < C:
@@ -221,7 +234,12 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
         e = &chunk[0] if Mode is value_only else grow + c0
         for c in range(n):
             e[c] = vexp_nonpos(z[c0 + c] - m)
-        split_sum(e, n, &T, &K)
+        if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
+            e[top - c0] -= one
+            lanes_add(Tl, e, n)
+            e[top - c0] += one
+        else:
+            lanes_add(Tl, e, n)
         if a.kind != CE_INDEX or eps_c > 0:
             for c in range(n):
                 gbuf[c] = m - z[c0 + c]
@@ -230,28 +248,35 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
                 if cw != NULL:
                     for c in range(n):
                         gbuf[c] = cw[c0 + c] * gbuf[c]
-                D += vsum(&gbuf[0], n)
+                lanes_add(Dl, &gbuf[0], n)
         else:
             av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
             dense_terms(a.kind, av, trow + c0, &gbuf[0], n, &bbuf[0])
-            A += vsum(av, n)
-            B += vsum(&bbuf[0], n)
+            lanes_add(Al, av, n)
+            lanes_add(Bl, &bbuf[0], n)
         c0 += n
+    T = fl_lanes_total(Tl)
+    if a.kind == CE_INDEX:
+        if eps_c > 0:
+            D = fl_lanes_total(Dl)
+    else:
+        A = fl_lanes_total(Al)
+        B = fl_lanes_total(Bl)
     if a.kind == CE_INDEX:
         if cw != NULL:
             wy = cw[y]
-        l = finish_index(<floating>T, <floating>K, <floating>D, m - z[y], vexp_nonpos(z[y] - m), wy,
+        l = finish_index(<floating>T, one, <floating>D, m - z[y], vexp_nonpos(z[y] - m), wy,
                          s, eps, eps_c, <floating>a.cw_sum, &f, &As, &gy, &hy)
     else:
-        l = finish_dense(<floating>T, <floating>K, <floating>A, <floating>B, s, &f, &As)
+        l = finish_dense(<floating>T, one, <floating>A, <floating>B, s, &f, &As)
     if Mode is value_only:
         return sw_r * l
     # pass 3: gradient (and Hessian) from e, still in cache
     k0 = s * eps_c
-    ps = <floating>(1 / (K + T))
-    # 1 - p at the row's maximum (e == 1): T / S exactly when it is the only one there;
+    ps = <floating>(1 / (1 + T))
+    # 1 - p where e == 1 (the maximum, ties included): (S - 1) / S = T / S exactly;
     # elsewhere p <= 1/2 and 1 - p has no cancellation
-    top_q = <floating>(T / (K + T)) if K == 1 else one - ps
+    top_q = <floating>(T / (1 + T))
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
