@@ -43,7 +43,7 @@ from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, valu
                       grad_and_hess, blocked_sum, vsum, vmax, vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
-from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p
+from .vecmath cimport vexp, vexp_nonpos, vlog, vlog_n, vlog1p
 
 cnp.import_array()
 
@@ -131,11 +131,17 @@ cdef inline void dense_terms(int kind, const floating* av, const floating* t,
                              const floating* gap, Py_ssize_t n, floating* b) noexcept nogil:
     """b_c = a_c (lambda_c + gap_c), gap_c = m - z_c, and 0 where a_c = 0 (0 log 0 = 0; a
     masked -inf logit with a zero target stays finite).  One loop per kind: vectorizes."""
-    cdef Py_ssize_t c
+    cdef Py_ssize_t c, c0, m
     cdef floating zero = 0
+    cdef floating lt[TILE]
     if kind == KL:                          # lambda_c = log t_c  (a_c = t_c)
-        for c in range(n):
-            b[c] = av[c] * (vlog(t[c]) + gap[c]) if av[c] != zero else zero
+        c0 = 0
+        while c0 < n:                       # b may be gap itself: log t goes to lt
+            m = n - c0 if n - c0 < TILE else TILE
+            vlog_n(t + c0, m, &lt[0])
+            for c in range(m):
+                b[c0 + c] = av[c0 + c] * (lt[c] + gap[c0 + c]) if av[c0 + c] != zero else zero
+            c0 += m
     elif kind == KL_LOG:                    # lambda_c = t_c, the log-target itself
         for c in range(n):
             b[c] = av[c] * (t[c] + gap[c]) if av[c] != zero else zero

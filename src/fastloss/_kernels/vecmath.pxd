@@ -13,6 +13,8 @@ cdef extern from "vecmath.h" nogil:
     double fl_log_f64(double x)
     float fl_log1p_f32(float x)
     double fl_log1p_f64(double x)
+    void fl_log_n_f32(const float* x, Py_ssize_t n, float* out)
+    void fl_log_n_f64(const double* x, Py_ssize_t n, double* out)
     float fl_log1p_unit_f32(float u, float ry)
     double fl_log1p_unit_f64(double u, double ry)
 
@@ -37,6 +39,14 @@ cdef inline floating vlog(floating x) noexcept nogil:
         return fl_log_f32(x)
     else:
         return fl_log_f64(x)
+
+
+cdef inline void vlog_n(const floating* x, Py_ssize_t n, floating* out) noexcept nogil:
+    """out[i] = vlog(x[i]) for a tile (faster with AVX-512, see vecmath.h); out may be x."""
+    if floating is float:
+        fl_log_n_f32(x, n, out)
+    else:
+        fl_log_n_f64(x, n, out)
 
 
 cdef inline floating vlog1p(floating x) noexcept nogil:
