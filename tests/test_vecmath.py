@@ -141,7 +141,7 @@ def test_log1p_on_the_unit_interval(level, rng):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_nonpos_is_exp_bit_for_bit(level, dtype, rng):
     """The softmax's exp(z - max z): for x <= 0 (and NaN) exactly fl_exp's results, through
-    the subnormal range to zero, with a cheaper scaling."""
+    the subnormal range to zero, with a cheaper scaling; also a tile at a time."""
     info = np.finfo(dtype)
     lo = -110.0 if dtype == np.float32 else -750.0
     x = np.concatenate([-np.abs(random_bits(dtype, 2_000_000, rng)),
@@ -153,6 +153,9 @@ def test_exp_nonpos_is_exp_bit_for_bit(level, dtype, rng):
     number = ~np.isnan(x)
     np.testing.assert_array_equal(got[number].view(bits), want[number].view(bits))
     assert np.all(np.isnan(got[~number]))
+    tile = run("exp_n", x)                  # a tile at a time (AVX-512: vscalef)
+    np.testing.assert_array_equal(tile[number].view(bits), want[number].view(bits))
+    assert np.all(np.isnan(tile[~number]))
     with np.errstate(invalid="ignore"):                # signalling NaNs among the bits
         exact = np.exp(x.astype(np.float64))
     ok = number & (exact != 0)

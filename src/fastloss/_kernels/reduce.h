@@ -100,57 +100,48 @@ FL_INLINE void fl_lanes_tail_f64(double* acc, const double* v, ptrdiff_t i, ptrd
 }
 
 #if defined(__AVX512F__)
-FL_INLINE void fl_lanes_add_f32(double* acc, const float* v, ptrdiff_t n)
-{
-    __m512d a0 = _mm512_loadu_pd(acc), a1 = _mm512_loadu_pd(acc + 8);
-    ptrdiff_t i = 0;
-    for (; i + FL_LANES <= n; i += FL_LANES) {
-        a0 = _mm512_add_pd(a0, _mm512_cvtps_pd(_mm256_loadu_ps(v + i)));
-        a1 = _mm512_add_pd(a1, _mm512_cvtps_pd(_mm256_loadu_ps(v + i + 8)));
-    }
-    _mm512_storeu_pd(acc, a0);
-    _mm512_storeu_pd(acc + 8, a1);
-    fl_lanes_tail_f32(acc, v, i, n);
-}
-
-FL_INLINE void fl_lanes_add_f64(double* acc, const double* v, ptrdiff_t n)
-{
-    __m512d a0 = _mm512_loadu_pd(acc), a1 = _mm512_loadu_pd(acc + 8);
-    ptrdiff_t i = 0;
-    for (; i + FL_LANES <= n; i += FL_LANES) {
-        a0 = _mm512_add_pd(a0, _mm512_loadu_pd(v + i));
-        a1 = _mm512_add_pd(a1, _mm512_loadu_pd(v + i + 8));
-    }
-    _mm512_storeu_pd(acc, a0);
-    _mm512_storeu_pd(acc + 8, a1);
-    fl_lanes_tail_f64(acc, v, i, n);
-}
+#define FL_LANE_VECTORS 2           /* of 8 doubles */
+typedef __m512d fl_lanev;
+#define FL_LANEV_LOAD _mm512_loadu_pd
+#define FL_LANEV_STORE _mm512_storeu_pd
+#define FL_LANEV_ADD _mm512_add_pd
+#define FL_LANEV_CVT(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
 #elif defined(__AVX2__)
+#define FL_LANE_VECTORS 4           /* of 4 doubles */
+typedef __m256d fl_lanev;
+#define FL_LANEV_LOAD _mm256_loadu_pd
+#define FL_LANEV_STORE _mm256_storeu_pd
+#define FL_LANEV_ADD _mm256_add_pd
+#define FL_LANEV_CVT(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#endif
+
+#if defined(FL_LANE_VECTORS)
+#define FL_LANEV_WIDTH (FL_LANES / FL_LANE_VECTORS)
 FL_INLINE void fl_lanes_add_f32(double* acc, const float* v, ptrdiff_t n)
 {
-    __m256d a[4];
+    fl_lanev a[FL_LANE_VECTORS];
     ptrdiff_t i = 0;
-    for (int k = 0; k < 4; k++)
-        a[k] = _mm256_loadu_pd(acc + 4 * k);
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        a[k] = FL_LANEV_LOAD(acc + FL_LANEV_WIDTH * k);
     for (; i + FL_LANES <= n; i += FL_LANES)
-        for (int k = 0; k < 4; k++)
-            a[k] = _mm256_add_pd(a[k], _mm256_cvtps_pd(_mm_loadu_ps(v + i + 4 * k)));
-    for (int k = 0; k < 4; k++)
-        _mm256_storeu_pd(acc + 4 * k, a[k]);
+        for (int k = 0; k < FL_LANE_VECTORS; k++)
+            a[k] = FL_LANEV_ADD(a[k], FL_LANEV_CVT(v + i + FL_LANEV_WIDTH * k));
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        FL_LANEV_STORE(acc + FL_LANEV_WIDTH * k, a[k]);
     fl_lanes_tail_f32(acc, v, i, n);
 }
 
 FL_INLINE void fl_lanes_add_f64(double* acc, const double* v, ptrdiff_t n)
 {
-    __m256d a[4];
+    fl_lanev a[FL_LANE_VECTORS];
     ptrdiff_t i = 0;
-    for (int k = 0; k < 4; k++)
-        a[k] = _mm256_loadu_pd(acc + 4 * k);
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        a[k] = FL_LANEV_LOAD(acc + FL_LANEV_WIDTH * k);
     for (; i + FL_LANES <= n; i += FL_LANES)
-        for (int k = 0; k < 4; k++)
-            a[k] = _mm256_add_pd(a[k], _mm256_loadu_pd(v + i + 4 * k));
-    for (int k = 0; k < 4; k++)
-        _mm256_storeu_pd(acc + 4 * k, a[k]);
+        for (int k = 0; k < FL_LANE_VECTORS; k++)
+            a[k] = FL_LANEV_ADD(a[k], FL_LANEV_LOAD(v + i + FL_LANEV_WIDTH * k));
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        FL_LANEV_STORE(acc + FL_LANEV_WIDTH * k, a[k]);
     fl_lanes_tail_f64(acc, v, i, n);
 }
 #else

@@ -43,7 +43,7 @@ from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, valu
                       grad_and_hess, blocked_sum, vsum, vmax, vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
-from .vecmath cimport vexp, vexp_nonpos, vlog, vlog_n, vlog1p
+from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 cnp.import_array()
 
@@ -128,26 +128,28 @@ cdef inline floating finish_dense(floating T, floating k, floating A, floating B
 
 
 cdef inline void dense_terms(int kind, const floating* av, const floating* t,
-                             const floating* gap, Py_ssize_t n, floating* b) noexcept nogil:
-    """b_c = a_c (lambda_c + gap_c), gap_c = m - z_c, and 0 where a_c = 0 (0 log 0 = 0; a
-    masked -inf logit with a zero target stays finite).  One loop per kind: vectorizes."""
-    cdef Py_ssize_t c, c0, m
+                             const floating* z, floating m, Py_ssize_t n,
+                             floating* b) noexcept nogil:
+    """b_c = a_c (lambda_c + m - z_c), and 0 where a_c = 0 (0 log 0 = 0; a masked -inf
+    logit with a zero target stays finite).  b may be z.  One loop per kind: vectorizes."""
+    cdef Py_ssize_t c, c0, k
     cdef floating zero = 0
     cdef floating lt[TILE]
     if kind == KL:                          # lambda_c = log t_c  (a_c = t_c)
         c0 = 0
-        while c0 < n:                       # b may be gap itself: log t goes to lt
-            m = n - c0 if n - c0 < TILE else TILE
-            vlog_n(t + c0, m, &lt[0])
-            for c in range(m):
-                b[c0 + c] = av[c0 + c] * (lt[c] + gap[c0 + c]) if av[c0 + c] != zero else zero
-            c0 += m
+        while c0 < n:                       # log t to lt, a tile at a time
+            k = n - c0 if n - c0 < TILE else TILE
+            vlog_n(t + c0, k, &lt[0])
+            for c in range(k):
+                b[c0 + c] = (av[c0 + c] * (lt[c] + (m - z[c0 + c])) if av[c0 + c] != zero
+                             else zero)
+            c0 += k
     elif kind == KL_LOG:                    # lambda_c = t_c, the log-target itself
         for c in range(n):
-            b[c] = av[c] * (t[c] + gap[c]) if av[c] != zero else zero
+            b[c] = av[c] * (t[c] + (m - z[c])) if av[c] != zero else zero
     else:                                   # cross-entropy: lambda_c = 0
         for c in range(n):
-            b[c] = av[c] * gap[c] if av[c] != zero else zero
+            b[c] = av[c] * (m - z[c]) if av[c] != zero else zero
 
 
 cdef inline const floating* dense_weights(const Args* a, const floating* t, const floating* cw,
@@ -238,26 +240,24 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
         e = &chunk[0] if Mode is value_only else grow + c0
-        for c in range(n):
-            e[c] = vexp_nonpos(z[c0 + c] - m)
+        vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
             e[top - c0] -= one
             lanes_add(Tl, e, n)
             e[top - c0] += one
         else:
             lanes_add(Tl, e, n)
-        if a.kind != CE_INDEX or eps_c > 0:
-            for c in range(n):
-                gbuf[c] = m - z[c0 + c]
         if a.kind == CE_INDEX:
             if eps_c > 0:
+                for c in range(n):
+                    gbuf[c] = m - z[c0 + c]
                 if cw != NULL:
                     for c in range(n):
                         gbuf[c] = cw[c0 + c] * gbuf[c]
                 lanes_add(Dl, &gbuf[0], n)
         else:
             av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
-            dense_terms(a.kind, av, trow + c0, &gbuf[0], n, &bbuf[0])
+            dense_terms(a.kind, av, trow + c0, z + c0, m, n, &bbuf[0])
             lanes_add(Al, av, n)
             lanes_add(Bl, &bbuf[0], n)
         c0 += n
@@ -401,8 +401,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
                 aT[i] = tT[i]
         for c in range(C):
             for r in range(R):
-                oT[c * R + r] = m[r] - zT[c * R + r]
-        dense_terms(a.kind, &aT[0], &tT[0], &oT[0], C * R, &oT[0])
+                oT[c * R + r] = zT[c * R + r] - m[r]       # z - m: the terms' m is 0
+        dense_terms(a.kind, &aT[0], &tT[0], &oT[0], <floating>0, C * R, &oT[0])
         for c in range(C):
             for r in range(R):
                 A[r] += aT[c * R + r]

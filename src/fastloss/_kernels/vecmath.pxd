@@ -13,6 +13,8 @@ cdef extern from "vecmath.h" nogil:
     double fl_log_f64(double x)
     float fl_log1p_f32(float x)
     double fl_log1p_f64(double x)
+    void fl_exp_shift_n_f32(const float* z, float m, Py_ssize_t n, float* out)
+    void fl_exp_shift_n_f64(const double* z, double m, Py_ssize_t n, double* out)
     void fl_log_n_f32(const float* x, Py_ssize_t n, float* out)
     void fl_log_n_f64(const double* x, Py_ssize_t n, double* out)
     float fl_log1p_unit_f32(float u, float ry)
@@ -39,6 +41,16 @@ cdef inline floating vlog(floating x) noexcept nogil:
         return fl_log_f32(x)
     else:
         return fl_log_f64(x)
+
+
+cdef inline void vexp_shift_n(const floating* z, floating m, Py_ssize_t n,
+                              floating* out) noexcept nogil:
+    """out[i] = vexp_nonpos(z[i] - m) for a tile, z <= m: a softmax's exp (faster with
+    AVX-512, see vecmath.h); out may be z."""
+    if floating is float:
+        fl_exp_shift_n_f32(z, m, n, out)
+    else:
+        fl_exp_shift_n_f64(z, m, n, out)
 
 
 cdef inline void vlog_n(const floating* x, Py_ssize_t n, floating* out) noexcept nogil:
