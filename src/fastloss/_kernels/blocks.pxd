@@ -142,8 +142,6 @@ cdef extern from "reduce.h" nogil:
     void fl_lanes_add_f64(double* acc, const double* v, Py_ssize_t n)
     double fl_sum_f32(const float* v, Py_ssize_t n)
     double fl_sum_f64(const double* v, Py_ssize_t n)
-    float fl_max_f32(const float* v, Py_ssize_t n)
-    double fl_max_f64(const double* v, Py_ssize_t n)
     Py_ssize_t fl_max_at_f32(const float* v, Py_ssize_t n, float* m)
     Py_ssize_t fl_max_at_f64(const double* v, Py_ssize_t n, double* m)
     void fl_transpose_in_f32(const float* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
@@ -176,16 +174,9 @@ cdef inline void lanes_add(double* acc, const floating* v, Py_ssize_t n) noexcep
         fl_lanes_add_f64(acc, v, n)
 
 
-cdef inline floating vmax(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Maximum of n values, vectorized; NaN may be skipped (callers let it propagate)."""
-    if floating is float:
-        return fl_max_f32(v, n)
-    else:
-        return fl_max_f64(v, n)
-
-
 cdef inline Py_ssize_t vmax_at(const floating* v, Py_ssize_t n, floating* m) noexcept nogil:
-    """*m = vmax(v, n), and an index where v[i] == *m, or -1 if none (reduce.h)."""
+    """*m = the maximum of n values (vectorized; NaN may be skipped, callers let it
+    propagate), and an index where v[i] == *m, or -1 if none (reduce.h)."""
     if floating is float:
         return fl_max_at_f32(v, n, m)
     else:

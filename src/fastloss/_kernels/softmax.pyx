@@ -40,7 +40,7 @@ from cython cimport floating
 cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess, blocked_sum, vsum, vmax, vmax_at, FL_LANES,
+                      grad_and_hess, blocked_sum, vsum, vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
