@@ -117,33 +117,23 @@ typedef __m256d fl_lanev;
 
 #if defined(FL_LANE_VECTORS)
 #define FL_LANEV_WIDTH (FL_LANES / FL_LANE_VECTORS)
-FL_INLINE void fl_lanes_add_f32(double* acc, const float* v, ptrdiff_t n)
-{
-    fl_lanev a[FL_LANE_VECTORS];
-    ptrdiff_t i = 0;
-    for (int k = 0; k < FL_LANE_VECTORS; k++)
-        a[k] = FL_LANEV_LOAD(acc + FL_LANEV_WIDTH * k);
-    for (; i + FL_LANES <= n; i += FL_LANES)
-        for (int k = 0; k < FL_LANE_VECTORS; k++)
-            a[k] = FL_LANEV_ADD(a[k], FL_LANEV_CVT(v + i + FL_LANEV_WIDTH * k));
-    for (int k = 0; k < FL_LANE_VECTORS; k++)
-        FL_LANEV_STORE(acc + FL_LANEV_WIDTH * k, a[k]);
-    fl_lanes_tail_f32(acc, v, i, n);
+/* LOAD(p): FL_LANEV_WIDTH values at p as doubles */
+#define FL_DEFINE_LANES_ADD(SUFFIX, T, LOAD)                                        \
+FL_INLINE void fl_lanes_add_##SUFFIX(double* acc, const T* v, ptrdiff_t n)           \
+{                                                                                   \
+    fl_lanev a[FL_LANE_VECTORS];                                                    \
+    ptrdiff_t i = 0;                                                                \
+    for (int k = 0; k < FL_LANE_VECTORS; k++)                                       \
+        a[k] = FL_LANEV_LOAD(acc + FL_LANEV_WIDTH * k);                             \
+    for (; i + FL_LANES <= n; i += FL_LANES)                                        \
+        for (int k = 0; k < FL_LANE_VECTORS; k++)                                   \
+            a[k] = FL_LANEV_ADD(a[k], LOAD(v + i + FL_LANEV_WIDTH * k));            \
+    for (int k = 0; k < FL_LANE_VECTORS; k++)                                       \
+        FL_LANEV_STORE(acc + FL_LANEV_WIDTH * k, a[k]);                             \
+    fl_lanes_tail_##SUFFIX(acc, v, i, n);                                           \
 }
-
-FL_INLINE void fl_lanes_add_f64(double* acc, const double* v, ptrdiff_t n)
-{
-    fl_lanev a[FL_LANE_VECTORS];
-    ptrdiff_t i = 0;
-    for (int k = 0; k < FL_LANE_VECTORS; k++)
-        a[k] = FL_LANEV_LOAD(acc + FL_LANEV_WIDTH * k);
-    for (; i + FL_LANES <= n; i += FL_LANES)
-        for (int k = 0; k < FL_LANE_VECTORS; k++)
-            a[k] = FL_LANEV_ADD(a[k], FL_LANEV_LOAD(v + i + FL_LANEV_WIDTH * k));
-    for (int k = 0; k < FL_LANE_VECTORS; k++)
-        FL_LANEV_STORE(acc + FL_LANEV_WIDTH * k, a[k]);
-    fl_lanes_tail_f64(acc, v, i, n);
-}
+FL_DEFINE_LANES_ADD(f32, float, FL_LANEV_CVT)
+FL_DEFINE_LANES_ADD(f64, double, FL_LANEV_LOAD)
 #else
 #define FL_DEFINE_LANES_ADD(SUFFIX, T)                                              \
 FL_INLINE void fl_lanes_add_##SUFFIX(double* acc, const T* v, ptrdiff_t n)           \
