@@ -142,6 +142,7 @@ cdef extern from "reduce.h" nogil:
     void fl_lanes_add_f64(double* acc, const double* v, Py_ssize_t n)
     double fl_sum_f32(const float* v, Py_ssize_t n)
     double fl_sum_f64(const double* v, Py_ssize_t n)
+    void fl_prefetch(const void* p, Py_ssize_t bytes)
     Py_ssize_t fl_max_at_f32(const float* v, Py_ssize_t n, float* m)
     Py_ssize_t fl_max_at_f64(const double* v, Py_ssize_t n, double* m)
     void fl_transpose_in_f32(const float* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,

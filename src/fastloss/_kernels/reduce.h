@@ -47,6 +47,18 @@ FL_INLINE double fl_sum_f64(const double* v, ptrdiff_t n)
     return acc;
 }
 
+/* Ask for the cache lines of p[0 .. bytes) ahead of use (a hint; never faults). */
+FL_INLINE void fl_prefetch(const void* p, ptrdiff_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (ptrdiff_t i = 0; i < bytes; i += 64)
+        __builtin_prefetch((const char*)p + i, 0, 3);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 /* Running sums in lanes.  A sum that runs over many tiles (a wide softmax row) keeps
  * FL_LANES float64 partial sums: element j of a call goes to lane j % FL_LANES, except the
  * last n % FL_LANES, which are added in order and then to lane 0; the lanes are combined

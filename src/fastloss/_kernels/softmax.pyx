@@ -41,7 +41,7 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax_at, FL_LANES,
-                      fl_lanes_zero, fl_lanes_total, lanes_add, transpose_in,
+                      fl_lanes_zero, fl_lanes_total, lanes_add, fl_prefetch, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
@@ -199,8 +199,10 @@ cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating
     return False
 
 
-cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noexcept nogil:
-    """Weighted loss of one row from logits; writes its gradient (and Hessian) row."""
+cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
+                     Mode mode) noexcept nogil:
+    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
+    to `last` belong to the same block (and may be prefetched)."""
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* z = <const floating*>a.x + r * a.x_row
     cdef const floating* cw = <const floating*>a.cw
@@ -239,6 +241,12 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
+        if Mode is not value_only and a.kind != CE_INDEX and last > r:
+            # Dense targets with a gradient are compute-bound: ask for the next row's
+            # logits now, so that its max pass does not wait for memory (KL: -4%).  With
+            # labels, or without a gradient, the rows stream and hardware prefetch does
+            # better alone (CE 20000 x 1000: +7% with this).
+            fl_prefetch(z + a.x_row + c0, n * sizeof(floating))
         e = &chunk[0] if Mode is value_only else grow + c0
         vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
@@ -557,7 +565,7 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, floating dtyp
         else:
             for r in range(R):
                 if a.from_logits:
-                    l = wide_row(a, r0 + r, sw[r], mode)
+                    l = wide_row(a, r0 + r, hi - 1, sw[r], mode)
                 else:
                     l = prob_row(a, r0 + r, sw[r], mode)
                 if a.value != NULL:
