@@ -29,7 +29,8 @@ cimport numpy as cnp
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, tile_of, grouped_tile, cyclic_tile,
                       fill)
-from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p, vlog1p_unit, vsqrt, vabs
+from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p, vlog1p_unit,
+                       vsqrt, vabs)
 
 cnp.import_array()
 
@@ -343,13 +344,15 @@ cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noe
             out[i] = vlog1p_unit(x[i], one / (one + x[i]))
 
 
-MATH = {"exp": 0, "log": 1, "log1p": 2, "log1p_unit": 3, "exp_nonpos": 4, "log_n": 5, "exp_n": 6}
+MATH = {"exp": 0, "log": 1, "log1p": 2, "log1p_unit": 3, "exp_nonpos": 4, "log_n": 5,
+        "exp_n": 6}
 
 
 def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
     """out = name(x) elementwise with this build's vectorized math (tests use it to check
     the error bounds of every instruction-set level).  x, out: C-contiguous, same float
-    dtype and size; "log1p_unit" is log1p on [0, 1], "exp_nonpos" exp for x <= 0, "log_n" and "exp_n" (x <= 0) a tile at a time."""
+    dtype and size.  "log1p_unit" is log1p on [0, 1], "exp_nonpos" exp for x <= 0, and
+    "log_n" and "exp_n" (x <= 0) work a tile at a time (vecmath.h)."""
     cdef int fn = MATH[name]
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
