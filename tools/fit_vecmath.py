@@ -9,6 +9,10 @@ error of the function it approximates, rounded to the target precision:
         degree 9 for float64, 4 for float32.
 * log:  log(1 + f) = 2s + s z Q(z), s = f / (2 + f), z = s^2, on z <= ((sqrt2 - 1)/(sqrt2 + 1))^2;
         Q(z) = (2 atanh(s) / s - 2) / z, degree 6 for float64, 2 for float32.
+* the AVX-512 float log (fl_log_v16f): log1p(r) = r + r^2 P(r) on -1/32 <= r <= 1/16,
+        P(r) = (log1p(r) - r) / r^2, degree 3; and its tables (printed first): for each of
+        16 intervals of m in [0.75, 1.5), c = 1 / (its middle) rounded to float (1 next to
+        m = 1), and log(1 / c) split into a multiple of 2^-17 and a float remainder.
 
 The printed error is that of the polynomial alone (before rounding of its coefficients);
 the functions' total error is measured by tests/test_vecmath.py.
@@ -69,14 +73,39 @@ def q_log(z):
     return (2 * mp.atanh(s) / s - 2) / z
 
 
+def q_log1p(r):
+    if abs(r) < mp.mpf("1e-40"):
+        return -mp.mpf(1) / 2 + r / 3
+    return (mp.log1p(r) - r) / r**2
+
+
+def log_tables():
+    """fl_log_inv_f32, fl_log_hi_f32, fl_log_lo_f32: interval i of m in [0.75, 1.5) is the
+    one whose float bits have i as bits 19-22 (1 + i/16 .. for i < 8, 0.5 + i/32 .. above)."""
+    inv, hi, lo = [], [], []
+    for i in range(16):
+        start, width = (1 + i / 16, 1 / 16) if i < 8 else (0.5 + i / 32, 1 / 32)
+        c = np.float32(1) if i in (0, 15) else np.float32(1 / (start + width / 2))
+        logc = -mp.log(mp.mpf(float(c)))
+        h = float(mp.nint(logc * 2**17)) / 2**17
+        inv.append(float(c))
+        hi.append(h)
+        lo.append(float(np.float32(float(logc - h))))
+    return inv, hi, lo
+
+
 def main():
+    for name, values in zip(("inv", "hi", "lo"), log_tables()):
+        print(f"fl_log_{name}_f32:", ", ".join(f"{v.hex()}f" for v in values))
     half_ln2 = mp.log(2) / 2 * mp.mpf("1.0001")
     smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
     zmax = smax**2 * mp.mpf("1.0001")
     fits = [("exp, float64", q_exp, -half_ln2, half_ln2, 9, np.float64),
             ("exp, float32", q_exp, -half_ln2, half_ln2, 4, np.float32),
             ("log, float64", q_log, mp.mpf(0), zmax, 6, np.float64),
-            ("log, float32", q_log, mp.mpf(0), zmax, 2, np.float32)]
+            ("log, float32", q_log, mp.mpf(0), zmax, 2, np.float32),
+            ("log1p tail of the float log, AVX-512", q_log1p, -mp.mpf(1) / 32 * mp.mpf("1.01"),
+             mp.mpf(1) / 16 * mp.mpf("1.0001"), 3, np.float32)]
     for name, f, a, b, deg, dtype in fits:
         coeffs, err = remez(f, a, b, deg)
         print(f"{name}: degree {deg}, relative error {mp.nstr(err, 3)}")
