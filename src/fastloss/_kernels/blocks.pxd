@@ -156,6 +156,19 @@ cdef extern from "reduce.h" nogil:
     void fl_transpose_out_f32(const float* srcT, Py_ssize_t R, Py_ssize_t C, float* dst)
     void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
+cdef extern from "fused.h" nogil:
+    void fl_kl_tile_f32(const float* z, const float* t, float m, Py_ssize_t n, Py_ssize_t top,
+                        float* e, double* T, double* A, double* B, float* scratch)
+    void fl_kl_tile_f64(const double* z, const double* t, double m, Py_ssize_t n,
+                        Py_ssize_t top, double* e, double* T, double* A, double* B,
+                        double* scratch)
+    void fl_kl_tile_loops_f32(const float* z, const float* t, float m, Py_ssize_t n,
+                              Py_ssize_t top, float* e, double* T, double* A, double* B,
+                              float* scratch)
+    void fl_kl_tile_loops_f64(const double* z, const double* t, double m, Py_ssize_t n,
+                              Py_ssize_t top, double* e, double* T, double* A, double* B,
+                              double* scratch)
+
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
     """Sum of n values in float64, vectorized in a fixed lane order (reduce.h)."""
@@ -173,6 +186,18 @@ cdef inline void lanes_add(double* acc, const floating* v, Py_ssize_t n) noexcep
         fl_lanes_add_f32(acc, v, n)
     else:
         fl_lanes_add_f64(acc, v, n)
+
+
+cdef inline void kl_tile(const floating* z, const floating* t, floating m, Py_ssize_t n,
+                        Py_ssize_t top, floating* e, double* T, double* A, double* B,
+                        floating* scratch) noexcept nogil:
+    """One tile of a KL divergence row from logits in one pass (fused.h): e = exp(z - m)
+    (unless e is NULL), and to the lanes T the e's less 1 at `top`, A the t's and B the
+    t (log t - (z - m)).  scratch: 2 n values."""
+    if floating is float:
+        fl_kl_tile_f32(z, t, m, n, top, e, T, A, B, scratch)
+    else:
+        fl_kl_tile_f64(z, t, m, n, top, e, T, A, B, scratch)
 
 
 cdef inline Py_ssize_t vmax_at(const floating* v, Py_ssize_t n, floating* m) noexcept nogil:

@@ -24,7 +24,8 @@ Two traversals, chosen by C, share the per-row formulas (``finish_*``):
 
 * wide rows (C > NARROW_MAX): row by row, in chunks of TILE classes: max; exp(z - m)
   written straight into the gradient row (a stack chunk for value-only calls) and summed;
-  then one scaling pass over the row while it is still in cache.
+  then one scaling pass over the row while it is still in cache.  KL from probability
+  targets does a chunk's exp, log and sums in one pass (fused.h).
 * narrow rows (C <= NARROW_MAX, e.g. 2-16 classes): NARROW_ROWS rows at once, transposed
   into (C, rows) stack tiles so that every step is a vector operation across rows instead
   of a short scalar loop per row.  The transposes in and out (reduce.h) go through
@@ -41,7 +42,8 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, blocked_sum, vsum, vmax_at, FL_LANES,
-                      fl_lanes_zero, fl_lanes_total, lanes_add, fl_prefetch, transpose_in,
+                      fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_kl_tile_loops_f32,
+                      fl_kl_tile_loops_f64, fl_prefetch, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
@@ -209,7 +211,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     cdef const floating* trow = NULL
     cdef floating* grow = NULL
     cdef floating* hrow = NULL
-    cdef floating chunk[TILE]
+    cdef floating scratch[2 * TILE]
     cdef floating abuf[TILE]
     cdef floating bbuf[TILE]
     cdef floating gbuf[TILE]
@@ -237,7 +239,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     else:
         fl_lanes_zero(Al)
         fl_lanes_zero(Bl)
-    # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or a stack chunk)
+    # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or scratch), and sums
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
@@ -247,7 +249,12 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
             # labels, or without a gradient, the rows stream and hardware prefetch does
             # better alone (CE 20000 x 1000: +7% with this).
             fl_prefetch(z + a.x_row + c0, n * sizeof(floating))
-        e = &chunk[0] if Mode is value_only else grow + c0
+        if a.kind == KL:            # all of the tile's work in one pass (fused.h)
+            kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only else grow + c0,
+                    Tl, Al, Bl, &scratch[0])
+            c0 += n
+            continue
+        e = &scratch[0] if Mode is value_only else grow + c0
         vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
             e[top - c0] -= one
@@ -645,3 +652,53 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
         total = blocked_sum(softmax_block, &a, n_rows, min_rows, n_rows * a.n_cls, n_threads,
                             NULL)
     return total
+
+
+# ------------------------------------------------- test hooks for the row helpers ----
+
+def max_at(cnp.ndarray x):
+    """(m, i) of this build's vmax_at over a C-contiguous float array: the maximum
+    (NaN may be skipped) and an index where x equals it, or -1 (tests)."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    cdef Py_ssize_t i
+    cdef float m32
+    cdef double m64
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        i = vmax_at(<const float*>cnp.PyArray_DATA(x), n, &m32)
+        return float(m32), i
+    i = vmax_at(<const double*>cnp.PyArray_DATA(x), n, &m64)
+    return m64, i
+
+
+cdef void kl_tiles_both(const floating* z, const floating* t, floating m, Py_ssize_t n,
+                        Py_ssize_t top, floating* e1, floating* e2, double* sums) noexcept nogil:
+    cdef floating scratch[2 * TILE]
+    cdef Py_ssize_t j
+    for j in range(6 * FL_LANES):
+        sums[j] = 0
+    kl_tile(z, t, m, n, top, e1, sums, sums + FL_LANES, sums + 2 * FL_LANES, &scratch[0])
+    if floating is float:
+        fl_kl_tile_loops_f32(z, t, m, n, top, e2, sums + 3 * FL_LANES, sums + 4 * FL_LANES,
+                             sums + 5 * FL_LANES, &scratch[0])
+    else:
+        fl_kl_tile_loops_f64(z, t, m, n, top, e2, sums + 3 * FL_LANES, sums + 4 * FL_LANES,
+                             sums + 5 * FL_LANES, &scratch[0])
+
+
+def kl_tile_check(cnp.ndarray z, cnp.ndarray t, double m, Py_ssize_t top, object e1,
+                  object e2, cnp.ndarray sums):
+    """This build's one-pass KL tile (fused.h) and its tile loops on the same tile (z, t:
+    C-contiguous, same float dtype, at most TILE values), for tests that the two agree bit
+    for bit: e1 and e2 get their e (None: value only), sums (float64, 6 FL_LANES) their
+    lanes T, A, B, one after the other."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(z)
+    if n > TILE or cnp.PyArray_SIZE(sums) != 6 * FL_LANES:
+        raise ValueError("at most TILE values, and 6 FL_LANES sums")
+    if cnp.PyArray_TYPE(z) == cnp.NPY_FLOAT32:
+        kl_tiles_both(<const float*>cnp.PyArray_DATA(z), <const float*>cnp.PyArray_DATA(t),
+                      <float>m, n, top, <float*>data_or_null(e1), <float*>data_or_null(e2),
+                      <double*>cnp.PyArray_DATA(sums))
+    else:
+        kl_tiles_both(<const double*>cnp.PyArray_DATA(z), <const double*>cnp.PyArray_DATA(t),
+                      m, n, top, <double*>data_or_null(e1), <double*>data_or_null(e2),
+                      <double*>cnp.PyArray_DATA(sums))
