@@ -184,6 +184,25 @@ FL_DEFINE_LANES_ADD(f64, double)
 #endif
 
 
+/* acc[j % FL_LANES] += a[j] * b[j] in float64 (as fl_lanes_add: the last n % FL_LANES
+ * are summed in order, then added to acc[0]).  For float data the product is exact. */
+#define FL_DEFINE_LANES_ADD_PROD(S, T)                                              \
+FL_INLINE void fl_lanes_add_prod_##S(double* acc, const T* a, const T* b, ptrdiff_t n) \
+{                                                                                   \
+    ptrdiff_t i = 0;                                                                \
+    double tail = 0.0;                                                              \
+    for (; i + FL_LANES <= n; i += FL_LANES) {                                      \
+        FL_SIMD                                                                     \
+        for (int j = 0; j < FL_LANES; j++)                                          \
+            acc[j] += (double)a[i + j] * (double)b[i + j];                          \
+    }                                                                               \
+    for (; i < n; i++)                                                              \
+        tail += (double)a[i] * (double)b[i];                                        \
+    acc[0] += tail;                                                                 \
+}
+FL_DEFINE_LANES_ADD_PROD(f32, float)
+FL_DEFINE_LANES_ADD_PROD(f64, double)
+
 /* fl_max_at_S(v, n, m_out): the maximum of v[0 .. n) (-inf for n = 0; NaN elements may or
  * may not be skipped) into *m_out, and an index where v equals it, or -1 if none does
  * (n = 0, or only NaN).  With AVX2 or AVX-512, intrinsics below; otherwise this loop.
