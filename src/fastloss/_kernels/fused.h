@@ -80,6 +80,7 @@ FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t
                               float* scratch)
 {
     fl_log_tables_v16f tab = fl_log_tables_v16f_load();
+    (void)scratch;                                    /* only the tile loops need it */
     __m512 vm = _mm512_set1_ps(m), ev, eT, L;
     __m512d T0 = _mm512_loadu_pd(Ts), T1 = _mm512_loadu_pd(Ts + 8);
     __m512d A0 = _mm512_loadu_pd(As), A1 = _mm512_loadu_pd(As + 8);
@@ -110,8 +111,7 @@ FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t
         __mmask16 k = (__mmask16)((1u << rest) - 1u);
         __mmask16 topbit = (__mmask16)(i <= top && top < n ? 1u << (top - i) : 0u);
         __m512 tv = _mm512_maskz_loadu_ps(k, t + i);
-        float* et = scratch;
-        float* Lt = scratch + 16;
+        float et[16], Lt[16];
         fl_kl_v16f(_mm512_maskz_loadu_ps(k, z + i), tv, vm, k, topbit, tab, &ev, &eT, &L);
         if (e != NULL)
             _mm512_mask_storeu_ps(e + i, k, ev);
