@@ -60,26 +60,37 @@ def as_float(obj, name: str, dtype: np.dtype | None = None) -> np.ndarray:
     return arr.astype(dtype)
 
 
+def aligned_c(arr, dtype=None) -> np.ndarray:
+    """`arr` as a C-contiguous, aligned array of native byte order (and of `dtype` if
+    given): as is when it already is one, else copied once.  Kernels read and write
+    through typed pointers, and a misaligned one is undefined behaviour in C (it traps on
+    some CPUs), so every array that reaches a kernel comes through here or a check of
+    the same flags."""
+    return np.require(arr, dtype, ("C", "A"))
+
+
 def readable(arr: np.ndarray) -> np.ndarray:
     """`arr` in a layout the pointwise kernels read in place: C-contiguous (any shape, read
-    flat) or 1-D with any stride (0 and negative included); anything else is copied once."""
+    flat) or 1-D with any stride (0 and negative included), and aligned; anything else is
+    copied once."""
     flags = arr.flags
-    if flags.c_contiguous:
+    if flags.aligned and (flags.c_contiguous
+                          or (arr.ndim == 1 and arr.strides[0] % arr.itemsize == 0)):
         return arr
-    if arr.ndim == 1 and flags.aligned and arr.strides[0] % arr.itemsize == 0:
-        return arr
-    return np.ascontiguousarray(arr)
+    return aligned_c(arr)
 
 
 def rows_view(arr: np.ndarray) -> np.ndarray:
-    """`arr` as a 2-D (rows, classes) array with contiguous classes, a view if possible."""
+    """`arr` as a 2-D (rows, classes) array with contiguous classes, a view if possible
+    (aligned, as in `readable`)."""
     n_cls = arr.shape[-1]
-    if arr.flags.c_contiguous:
-        return arr if arr.ndim == 2 else arr.reshape(-1, n_cls)
-    if (arr.ndim == 2 and arr.flags.aligned and arr.strides[1] == arr.itemsize
-            and arr.strides[0] % arr.itemsize == 0):
-        return arr
-    return np.ascontiguousarray(arr).reshape(-1, n_cls)
+    if arr.flags.aligned:
+        if arr.flags.c_contiguous:
+            return arr if arr.ndim == 2 else arr.reshape(-1, n_cls)
+        if (arr.ndim == 2 and arr.strides[1] == arr.itemsize
+                and arr.strides[0] % arr.itemsize == 0):
+            return arr
+    return aligned_c(arr).reshape(-1, n_cls)
 
 
 def check_same_shape(input: np.ndarray, target: np.ndarray, what: str = "target") -> None:
@@ -156,7 +167,7 @@ def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int
     """
     w = as_float(sample_weight, "sample_weight", dtype)
     group = sample_weight_group(w.shape, tuple(sample_shape))
-    w = np.ascontiguousarray(w)
+    w = aligned_c(w)
     total, bad = checks.weights(w, n_threads)
     if bad >= 0:
         where = np.unravel_index(bad, w.shape) if w.ndim else ()
@@ -176,6 +187,8 @@ def check_out(out, shape, dtype: np.dtype, name: str, what: str) -> np.ndarray:
         problems.append(f"dtype {out.dtype} (expected {dtype})")
     if not out.flags.c_contiguous:
         problems.append("a non-C-contiguous layout")
+    if not out.flags.aligned:
+        problems.append(f"a misaligned address (not a multiple of {out.dtype.alignment} bytes)")
     if not out.flags.writeable:
         problems.append("read-only memory")
     if problems:

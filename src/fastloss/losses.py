@@ -16,8 +16,8 @@ from numpy.typing import ArrayLike
 from . import _dispatch
 from ._kernels import checks
 from ._validation import (F32, F64, REDUCTIONS, as_array, as_float, check_no_overlap,
-                          check_out, check_reduction, check_same_shape, checked_weights,
-                          compute_dtype, readable, resolve_threads, rows_view)
+                          aligned_c, check_out, check_reduction, check_same_shape,
+                          checked_weights, compute_dtype, readable, resolve_threads, rows_view)
 
 __all__ = ["Loss", "MSE", "MAE", "PseudoHuber", "BinaryCrossEntropy", "CrossEntropy",
            "KLDivergence", "mse", "mae", "pseudo_huber", "cross_entropy",
@@ -332,6 +332,7 @@ def _positive_finite(value, name: str) -> float:
 # ------------------------------------------------------------------ softmax losses ----
 
 CE_INDEX, CE_PROBS, KL, KL_LOG = 0, 1, 2, 3     # as in _kernels/softmax.pyx
+_INT64_MIN, _INT64_MAX = int(np.iinfo(np.int64).min), int(np.iinfo(np.int64).max)
 
 
 def _class_labels(target, n_cls) -> np.ndarray:
@@ -341,7 +342,7 @@ def _class_labels(target, n_cls) -> np.ndarray:
         pos = np.unravel_index(int(np.argmax(y)), y.shape)
         raise ValueError(f"target[{', '.join(map(str, pos))}] = {y[pos]} is not a class "
                          f"index in [0, {n_cls})")
-    return np.ascontiguousarray(y, dtype=np.int64)
+    return aligned_c(y, np.int64)
 
 
 class _Softmax(Loss):
@@ -384,14 +385,16 @@ class _Softmax(Loss):
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={self.ignore_index}")
-        grad, hess = _outputs(mode, out, x, (x, t, w))
+        grad, hess = _outputs(mode, out, x, (x, y, t, w))
         if reduction == "mean" and total_w == 0:
             return _nothing_to_average(mode, grad, hess)
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
-        total = _dispatch.kernels.softmax.softmax(
+        total, bad = _dispatch.kernels.softmax.softmax(
             kind, mode, self.from_logits, rows_view(x), y, None if t is None else rows_view(t),
             cw, cw_sum, w, group, value, grad, hess, _scale(reduction, total_w),
             self._smoothing(), self._ignore(), nt)
+        if bad >= 0:
+            _labels_changed(y, bad, n_cls, self.ignore_index)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
     def _smoothing(self) -> float:
@@ -399,6 +402,16 @@ class _Softmax(Loss):
 
     def _ignore(self) -> int:
         return 0
+
+
+def _labels_changed(y, bad, n_cls, ignore_index):
+    """The kernel read a label that had been in range when checked and was not any more:
+    the caller's labels were written during the call (by another thread)."""
+    pos = np.unravel_index(bad, y.shape) if y.ndim else ()
+    raise ValueError(f"target[{', '.join(map(str, pos))}] changed during the call (another "
+                     f"thread wrote to the labels) to a value that is not a class index in "
+                     f"[0, {n_cls}) nor ignore_index={ignore_index}; that row was counted "
+                     f"as ignored and the outputs of this call are not valid")
 
 
 class CrossEntropy(_Softmax):
@@ -456,6 +469,9 @@ class CrossEntropy(_Softmax):
         if isinstance(ignore_index, (bool, np.bool_)) or not hasattr(ignore_index, "__index__"):
             raise ValueError(f"ignore_index must be an integer; got {ignore_index!r}")
         self.ignore_index = operator.index(ignore_index)
+        if not _INT64_MIN <= self.ignore_index <= _INT64_MAX:
+            raise ValueError(f"ignore_index must fit in int64 (labels are int64); got "
+                             f"{ignore_index!r}")
         try:
             eps = float(label_smoothing)
         except (TypeError, ValueError):

@@ -11,6 +11,7 @@
 # losses) is a small stack array that stays in L1.
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.stdlib cimport malloc, free
 
 cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()
@@ -20,7 +21,10 @@ cdef extern from "fl_omp.h" nogil:
 
 cdef enum:
     TILE = 256              # elements per tile; scratch arrays have this length
-    MAX_BLOCKS = 1024       # blocks per call at most (their sums live on the stack)
+    MAX_BLOCKS = 1024       # blocks per call at most
+    STACK_BLOCKS = 64       # block sums of calls with at most this many blocks stay on the
+                            # stack; larger calls (>= 256k elements) take them from the heap,
+                            # so that a 64 KiB thread stack is enough (musl's default is 128)
     BLOCK_MIN = 4096        # elements per block at least: the unit a thread takes
     PARALLEL_MIN = 32768    # below this many elements a call runs on the calling thread
 
@@ -94,17 +98,24 @@ cdef inline double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
     return s
 
 
+# What a block reports besides its sum (*flag): FLAG_NONE, the index (>= 0) of the first
+# unit it rejected (a bad label, say), or FLAG_NO_MEMORY if it could not get its scratch.
+cdef enum:
+    FLAG_NONE = -1
+    FLAG_NO_MEMORY = -2
+
+
 cdef inline Py_ssize_t first_flagged(const Py_ssize_t* flags, Py_ssize_t n_blocks) noexcept nogil:
-    """The first index any block flagged (blocks in order), or -1."""
+    """What the first block (in block order) that flagged anything flagged, or FLAG_NONE."""
     cdef Py_ssize_t b
     for b in range(n_blocks):
-        if flags[b] >= 0:
+        if flags[b] != FLAG_NONE:
             return flags[b]
-    return -1
+    return FLAG_NONE
 
 
 # What each kernel runs per block: the sum of its results over units lo .. hi; it sets
-# *flag to the first unit it rejects (a bad label, say), or to -1.
+# *flag as above.
 ctypedef double (*BlockFn)(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                            Py_ssize_t* flag) noexcept nogil
 
@@ -116,22 +127,35 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
     min_units each), threads taking whole blocks, the block sums added in block order.
 
     n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Sets
-    *first_flag (if not NULL) to the first unit any block flagged, or -1.
+    *first_flag to what the first block that flagged anything flagged, or FLAG_NONE; to
+    FLAG_NO_MEMORY if the block sums or a block's scratch found no memory (the callers
+    raise MemoryError then).
     """
-    cdef double sums[MAX_BLOCKS]
-    cdef Py_ssize_t flags[MAX_BLOCKS]
+    cdef double small_sums[STACK_BLOCKS]
+    cdef Py_ssize_t small_flags[STACK_BLOCKS]
+    cdef double* sums = small_sums
+    cdef Py_ssize_t* flags = small_flags
     cdef Blocking blk = make_blocking(n_units, min_units)
     cdef int nt = team_size(n_threads, n_elements, blk.n_blocks)
     cdef Py_ssize_t b
+    cdef double total
+    if blk.n_blocks > STACK_BLOCKS:
+        sums = <double*>malloc(blk.n_blocks * (sizeof(double) + sizeof(Py_ssize_t)))
+        if sums == NULL:
+            first_flag[0] = FLAG_NO_MEMORY
+            return 0.0
+        flags = <Py_ssize_t*>(sums + blk.n_blocks)
     if nt == 1:
         for b in range(blk.n_blocks):
             sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
     else:
         for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
             sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
-    if first_flag != NULL:
-        first_flag[0] = first_flagged(flags, blk.n_blocks)
-    return ordered_sum(sums, blk.n_blocks)
+    first_flag[0] = first_flagged(flags, blk.n_blocks)
+    total = ordered_sum(sums, blk.n_blocks)
+    if sums != small_sums:
+        free(sums)
+    return total
 
 
 cdef extern from "reduce.h" nogil:

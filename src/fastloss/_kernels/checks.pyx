@@ -12,7 +12,7 @@ from cython cimport floating
 from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
-from .blocks cimport BLOCK_MIN, blocked_sum, vsum
+from .blocks cimport BLOCK_MIN, FLAG_NO_MEMORY, blocked_sum, vsum
 
 cnp.import_array()
 
@@ -61,6 +61,8 @@ def weights(cnp.ndarray w, int n_threads):
     a.float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32
     with nogil:
         total = blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+    if bad == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the block sums")
     return total, bad
 
 
@@ -144,6 +146,8 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     a.float32 = is_float32
     with nogil:
         total = blocked_sum(labels_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+    if bad == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the block sums")
     return total, bad
 
 

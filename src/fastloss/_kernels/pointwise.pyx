@@ -27,7 +27,7 @@ from cython cimport floating
 cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess, blocked_sum, vsum, tile_of, grouped_tile, cyclic_tile,
+                      grad_and_hess, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, tile_of, grouped_tile, cyclic_tile,
                       fill)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p, vlog1p_unit,
                        vsqrt, vabs)
@@ -265,7 +265,7 @@ cdef double pointwise_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                             Py_ssize_t* flag) noexcept nogil:
     """The BlockFn of this family (blocks.pxd): elements lo .. hi of one call."""
     cdef const Args* a = <const Args*>args
-    flag[0] = -1
+    flag[0] = FLAG_NONE
     if a.float32:
         return run_mode(a, <const float*>a.x, lo, hi)
     return run_mode(a, <const double*>a.x, lo, hi)
@@ -297,6 +297,7 @@ def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     cdef Args a
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef double total
+    cdef Py_ssize_t flag = FLAG_NONE
     a.loss = loss
     a.mode = mode
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
@@ -314,7 +315,9 @@ def pointwise(int loss, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     a.scale = scale
     a.param = param
     with nogil:
-        total = blocked_sum(pointwise_block, &a, n, BLOCK_MIN, n, n_threads, NULL)
+        total = blocked_sum(pointwise_block, &a, n, BLOCK_MIN, n, n_threads, &flag)
+    if flag == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the block sums")
     return total
 
 
@@ -386,7 +389,7 @@ cdef void copy_or_add(const floating* a, const floating* b, floating* out, Py_ss
 cdef double floor_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                         Py_ssize_t* flag) noexcept nogil:
     cdef const FloorArgs* f = <const FloorArgs*>args
-    flag[0] = -1
+    flag[0] = FLAG_NONE
     if f.float32:
         copy_or_add(<const float*>f.a, <const float*>f.b, <float*>f.out, lo, hi)
     else:
@@ -402,9 +405,12 @@ def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):
     """
     cdef Py_ssize_t n = cnp.PyArray_SIZE(a)
     cdef FloorArgs f
+    cdef Py_ssize_t flag = FLAG_NONE
     f.a = cnp.PyArray_DATA(a)
     f.b = NULL if b is None else cnp.PyArray_DATA(<cnp.ndarray>b)
     f.out = cnp.PyArray_DATA(out)
     f.float32 = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
     with nogil:
-        blocked_sum(floor_block, &f, n, BLOCK_MIN, n, n_threads, NULL)
+        blocked_sum(floor_block, &f, n, BLOCK_MIN, n, n_threads, &flag)
+    if flag == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the block sums")

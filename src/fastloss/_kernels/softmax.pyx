@@ -40,8 +40,12 @@ The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
 from cython cimport floating
 cimport numpy as cnp
 
+from libc.stdlib cimport malloc, free
+from libc.string cimport memcpy
+
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess, blocked_sum, vsum, vmax_at, FL_LANES,
+                      grad_and_hess, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, vmax_at,
+                      FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_kl_tile_loops_f32,
                       fl_kl_tile_loops_f64, fl_prefetch, transpose_in,
                       transpose_in_max, transpose_out, grouped_tile, fill)
@@ -58,6 +62,8 @@ cdef enum:
 cdef enum:
     NARROW_MAX = 32     # classes at most for the row-parallel (transposed) traversal
     NARROW_ROWS = 64    # rows per narrow tile (tiles of NARROW_MAX * NARROW_ROWS elements)
+    NARROW_TILE = NARROW_MAX * NARROW_ROWS
+    NARROW_TILES = 4    # tiles a narrow block needs (z, target, weights, output)
 
 KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
 
@@ -177,12 +183,27 @@ cdef inline const floating* dense_weights(const Args* a, const floating* t, cons
     return out
 
 
+# ------------------------------------------------------------------ labels ----
+# The labels were checked before the call (fastloss._kernels.checks.labels), but the
+# caller's memory can change after that: another Python thread may write to it while the
+# kernels run without the GIL.  So every label is read once into private memory, checked
+# again where it is used as an index, and a label out of range makes its row count as
+# ignored (zero loss and gradient) and is flagged; fastloss.losses then raises.  No input
+# can make a kernel index outside the arrays.
+
+cdef inline bint bad_label(long long y, Py_ssize_t n_cls, long long ignore) noexcept nogil:
+    """y is neither a class in [0, n_cls) nor ignore."""
+    return (<unsigned long long>y >= <unsigned long long>n_cls) & (y != ignore)
+
+
 # ------------------------------------------------------------------ wide rows ----
 
 cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating** hrow,
-                          const floating** trow, long long* y, Mode mode) noexcept nogil:
+                          const floating** trow, long long* y, Py_ssize_t* flag,
+                          Mode mode) noexcept nogil:
     """Point at row r's gradient and Hessian rows (as the mode needs) and its target (a
-    label or a target row).  An ignored row gets zero outputs, and False is returned."""
+    label or a target row).  An ignored row gets zero outputs, and False is returned; so
+    does a row whose label is out of range, which is flagged (see bad_label)."""
     cdef floating zero = 0
     if Mode is not value_only:
         grow[0] = <floating*>a.grad + r * a.n_cls
@@ -191,9 +212,12 @@ cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating
     if a.kind != CE_INDEX:
         trow[0] = <const floating*>a.t + r * a.t_row
         return True
-    y[0] = a.y[r]
+    memcpy(y, a.y + r, sizeof(long long))      # read once: y is what gets checked and used
     if y[0] != a.ignore_index:
-        return True
+        if not bad_label(y[0], a.n_cls, a.ignore_index):
+            return True
+        if flag[0] == FLAG_NONE:
+            flag[0] = r
     if Mode is not value_only:
         fill(grow[0], a.n_cls, zero)
     if Mode is grad_and_hess:
@@ -202,7 +226,7 @@ cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating
 
 
 cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
-                     Mode mode) noexcept nogil:
+                     Py_ssize_t* flag, Mode mode) noexcept nogil:
     """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
     to `last` belong to the same block (and may be prefetched)."""
     cdef Py_ssize_t C = a.n_cls
@@ -229,7 +253,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating l, f = 0, As = 0, gy = 0, hy = 0, wy = 1
     cdef long long y = 0
-    if not open_row(a, r, &grow, &hrow, &trow, &y, mode):
+    if not open_row(a, r, &grow, &hrow, &trow, &y, flag, mode):
         return 0
     top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
     fl_lanes_zero(Tl)
@@ -327,21 +351,22 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
 # ------------------------------------------------------------------ narrow rows ----
 
 cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
-                        Mode mode) noexcept nogil:
+                        floating* tiles, Py_ssize_t* flag, Mode mode) noexcept nogil:
     """Weighted loss of rows r0 .. r0+R (R <= NARROW_ROWS, C <= NARROW_MAX) from logits.
 
     The rows are transposed into zT[c * R + r], so that every step is a loop over rows
     for each class: vector instructions work across rows instead of along a short row.
     Per-row results live in arrays of R values; the per-row formulas run as one loop over
     rows, vectorized too.  Gradient and Hessian are formed in the transposed tile and
-    copied back to rows.
+    copied back to rows.  `tiles` holds NARROW_TILES tiles of NARROW_MAX * NARROW_ROWS
+    values (heap memory of the block: 64 KiB in float64, too much for a thread's stack).
     """
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* cw = <const floating*>a.cw
-    cdef floating zT[NARROW_MAX * NARROW_ROWS]     # z, then e = exp(z - m)
-    cdef floating tT[NARROW_MAX * NARROW_ROWS]     # dense targets
-    cdef floating aT[NARROW_MAX * NARROW_ROWS]     # their weights a_c
-    cdef floating oT[NARROW_MAX * NARROW_ROWS]     # gradient or Hessian, transposed
+    cdef floating* zT = tiles                       # z, then e = exp(z - m)
+    cdef floating* tT = tiles + NARROW_TILE         # dense targets
+    cdef floating* aT = tiles + 2 * NARROW_TILE     # their weights a_c
+    cdef floating* oT = tiles + 3 * NARROW_TILE     # gradient or Hessian, transposed
     cdef floating wv[NARROW_MAX]                   # class weights (ones without them)
     cdef double sums[4][NARROW_ROWS]               # per-row sums over classes, float64:
     cdef double* T = &sums[0][0]                   #   e below 1
@@ -363,8 +388,10 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
     cdef floating gyr[NARROW_ROWS]                 # CE_INDEX: exact g_y and h_y
     cdef floating hyr[NARROW_ROWS]
     cdef long long yr[NARROW_ROWS]
-    cdef bint ignored[NARROW_ROWS]
+    cdef bint ignored[NARROW_ROWS]                 # CE_INDEX: ignored, or a bad label
+    cdef bint bad[NARROW_ROWS]                     # CE_INDEX: a bad label (see bad_label)
     cdef int n_ignored = 0
+    cdef int n_bad = 0
     cdef const floating* src
     cdef floating v, p, f, As, gy, hy, zero = 0, one = 1
     cdef floating eps = <floating>a.smoothing
@@ -389,11 +416,19 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
         K[r] = zero
     # what needs z itself, before it becomes e
     if a.kind == CE_INDEX:
+        memcpy(&yr[0], a.y + r0, R * sizeof(long long))  # read once (see bad_label)
         for r in range(R):          # (separate loops, so that each one vectorizes)
-            y = a.y[r0 + r]
-            ignored[r] = y == a.ignore_index
+            y = yr[r]
+            bad[r] = bad_label(y, C, a.ignore_index)
+            n_bad += bad[r]
+            ignored[r] = (y == a.ignore_index) | bad[r]
             n_ignored += ignored[r]
             yr[r] = 0 if ignored[r] else y
+        if n_bad and flag[0] == FLAG_NONE:
+            for r in range(R):
+                if bad[r]:
+                    flag[0] = r0 + r
+                    break
         for r in range(R):
             gap[r] = m[r] - zT[yr[r] * R + r]
             wy[r] = wv[yr[r]]
@@ -491,7 +526,8 @@ cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floati
 
 # ------------------------------------------------------------------ from probabilities ----
 
-cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noexcept nogil:
+cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* flag,
+                     Mode mode) noexcept nogil:
     """Weighted loss of one row whose input holds probabilities (from_logits=False)."""
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* p = <const floating*>a.x + r * a.x_row
@@ -512,7 +548,7 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
     cdef Py_ssize_t c0, n, c
     cdef long long y = -1
     cdef double total = 0
-    if not open_row(a, r, &grow, &hrow, &trow, &y, mode):
+    if not open_row(a, r, &grow, &hrow, &trow, &y, flag, mode):
         return 0
     if a.kind == CE_INDEX:
         keep_y = <floating>((1 - a.smoothing) * (1 if cw == NULL else cw[y]))
@@ -550,15 +586,23 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Mode mode) noex
 
 # ------------------------------------------------------------------ blocks and driver ----
 
-cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, floating dtype_tag,
-                      Mode mode) noexcept nogil:
-    """Weighted loss sum of rows lo .. hi, writing the requested outputs."""
+cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
+                      floating dtype_tag, Mode mode) noexcept nogil:
+    """Weighted loss sum of rows lo .. hi, writing the requested outputs; *flag as
+    blocked_sum's blocks set it (the first row with a bad label, say)."""
     cdef floating swbuf[NARROW_ROWS]
     cdef floating ones[NARROW_ROWS]
     cdef const floating* sw
+    cdef floating* tiles = NULL
     cdef Py_ssize_t r0, R, r
     cdef double acc = 0, l
     cdef bint narrow = a.from_logits and a.n_cls <= NARROW_MAX
+    flag[0] = FLAG_NONE
+    if narrow:
+        tiles = <floating*>malloc(NARROW_TILES * NARROW_TILE * sizeof(floating))
+        if tiles == NULL:
+            flag[0] = FLAG_NO_MEMORY
+            return 0
     fill(&ones[0], NARROW_ROWS, <floating>1)
     r0 = lo
     while r0 < hi:
@@ -568,41 +612,41 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, floating dtyp
         else:
             sw = grouped_tile(<const floating*>a.sw, a.sw_group, r0, R, &swbuf[0])
         if narrow:
-            acc += narrow_rows(a, r0, R, sw, mode)
+            acc += narrow_rows(a, r0, R, sw, tiles, flag, mode)
         else:
             for r in range(R):
                 if a.from_logits:
-                    l = wide_row(a, r0 + r, hi - 1, sw[r], mode)
+                    l = wide_row(a, r0 + r, hi - 1, sw[r], flag, mode)
                 else:
-                    l = prob_row(a, r0 + r, sw[r], mode)
+                    l = prob_row(a, r0 + r, sw[r], flag, mode)
                 if a.value != NULL:
                     (<floating*>a.value)[r0 + r] = <floating>l
                 acc += l
         r0 += R
+    free(tiles)
     return acc
 
 
-cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi,
+cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
                            floating dtype_tag) noexcept nogil:
     # one call per mode, each with a compile-time mode: one specialized loop each
     cdef value_only v = value_only(0)          # type tags: only their type matters
     cdef value_and_grad vg = value_and_grad(0)
     cdef grad_and_hess gh = grad_and_hess(0)
     if a.mode == VALUE:
-        return run_block(a, lo, hi, dtype_tag, v)
+        return run_block(a, lo, hi, flag, dtype_tag, v)
     elif a.mode == VALUE | GRAD:
-        return run_block(a, lo, hi, dtype_tag, vg)
-    return run_block(a, lo, hi, dtype_tag, gh)
+        return run_block(a, lo, hi, flag, dtype_tag, vg)
+    return run_block(a, lo, hi, flag, dtype_tag, gh)
 
 
 cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                           Py_ssize_t* flag) noexcept nogil:
     """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call."""
     cdef const Args* a = <const Args*>args
-    flag[0] = -1
     if a.float32:
-        return run_mode(a, lo, hi, <float>0)
-    return run_mode(a, lo, hi, <double>0)
+        return run_mode(a, lo, hi, flag, <float>0)
+    return run_mode(a, lo, hi, flag, <double>0)
 
 
 cdef inline const void* data_or_null(object arr):
@@ -620,13 +664,17 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     The caller (fastloss.losses) has validated everything: y (CE_INDEX) is C-contiguous
     int64 with every label in range or equal to ignore_index; t is 2-D like x (classes
     contiguous); cw, sw, value, grad and hess are None or C-contiguous of x's dtype.
-    Returns the sum over rows of sample weight * loss.
+    Returns (the sum over rows of sample weight * loss, flag): flag is -1, or the first
+    row whose label was out of range when the kernel read it (the caller's labels changed
+    after they were checked; such rows count as ignored).  MemoryError if a block found no
+    memory for its scratch.
     """
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0)
     cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
     cdef Py_ssize_t min_rows
     cdef double total
+    cdef Py_ssize_t flag = FLAG_NONE
     a.kind = kind
     a.mode = mode
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
@@ -650,8 +698,10 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1     # ~BLOCK_MIN elements
     with nogil:
         total = blocked_sum(softmax_block, &a, n_rows, min_rows, n_rows * a.n_cls, n_threads,
-                            NULL)
-    return total
+                            &flag)
+    if flag == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the kernel's scratch")
+    return total, flag
 
 
 # ------------------------------------------------- test hooks for the row helpers ----
