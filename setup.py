@@ -25,6 +25,13 @@ Detected by compiling a test program.  Without it the kernels build serially and
 warning is printed.  ``FASTLOSS_OPENMP=required`` turns that into an error (wheel builds set
 it, so a serial wheel cannot ship); ``FASTLOSS_OPENMP=off`` builds serially on purpose.
 On macOS, libomp is looked up under ``FASTLOSS_LIBOMP_PREFIX`` or Homebrew's prefixes.
+
+Sanitizers
+----------
+``FASTLOSS_SANITIZE=address,undefined`` (GCC or Clang) builds every module with those
+sanitizers, frame pointers and debug information, and links their runtimes, the OpenMP
+probe's test program included (else the probe fails to link and the build turns serial).
+tools/sanitize.sh uses it; never set it for a wheel that ships.
 """
 import json
 import os
@@ -161,6 +168,18 @@ CLANG_TEST = textwrap.dedent("""
 CLANG_FLAGS = ["-mllvm", "-runtime-memory-check-threshold=32"]
 
 
+def sanitizer_flags():
+    """(compile args, link args) for FASTLOSS_SANITIZE (see the module docstring)."""
+    wanted = os.environ.get("FASTLOSS_SANITIZE", "").strip()
+    if not wanted:
+        return [], []
+    flag = f"-fsanitize={wanted}"
+    compile_args = [flag, "-fno-omit-frame-pointer", "-g"]
+    if "undefined" in wanted:
+        compile_args.append("-fno-sanitize-recover=undefined")
+    return compile_args, [flag]
+
+
 class BuildExt(build_ext):
     """Adds the compiler-specific flags, OpenMP detection and the build record."""
 
@@ -180,14 +199,16 @@ class BuildExt(build_ext):
 
     def _try_openmp(self, compile_args, link_args, include_dirs=(), library_dirs=()):
         tmp = tempfile.mkdtemp()
+        san_compile, san_link = sanitizer_flags()
         try:
             src = os.path.join(tmp, "omp_test.c")
             with open(src, "w") as f:
                 f.write(OPENMP_TEST)
-            objs = self.compiler.compile([src], output_dir=tmp, extra_postargs=compile_args,
+            objs = self.compiler.compile([src], output_dir=tmp,
+                                         extra_postargs=compile_args + san_compile,
                                          include_dirs=list(include_dirs))
             self.compiler.link_executable(objs, "omp_test", output_dir=tmp,
-                                          extra_postargs=link_args,
+                                          extra_postargs=link_args + san_link,
                                           library_dirs=list(library_dirs))
             return True
         except Exception:
@@ -236,9 +257,11 @@ class BuildExt(build_ext):
         level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
         if omp is None and not msvc:
             base.append("-fopenmp-simd")      # reduce.h's `omp simd` without the runtime
+        san_compile, san_link = sanitizer_flags()
+        base += san_compile
         for ext in self.extensions:
             ext.extra_compile_args = base + level_flags[ext.fl_level] + (omp[0] if omp else [])
-            ext.extra_link_args = omp[1] if omp else []
+            ext.extra_link_args = (omp[1] if omp else []) + san_link
             if omp:
                 ext.include_dirs += list(omp[2])
                 ext.library_dirs += list(omp[3])
