@@ -1,0 +1,269 @@
+"""Property-based fuzzing of the call protocol (Hypothesis): any shape, dtype, layout,
+stride, misaligned address, aliasing, weight and `out=`.
+
+For every drawn call: no crash; a call built to be valid returns the NumPy reference's
+result; a call with one fault built in raises ValueError or TypeError and writes nothing
+to `out=`.  Memory errors that do not crash (a read past an array's end) are the
+sanitizer run's job (tools/sanitize.sh runs this file too).
+"""
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fastloss
+import reference as ref
+
+POINTWISE = ("mse", "mae", "pseudo_huber", "bce_logits", "bce_probs")
+SOFTMAX = ("ce_labels", "ce_probs", "ce_from_probs", "kl", "kl_log", "kl_from_probs")
+FAULTS = (None, None, None, "target_shape", "bad_label", "negative_weight", "weight_shape",
+          "out_shape", "out_dtype", "out_misaligned", "out_readonly", "out_aliases_input",
+          "out_aliases_target", "reduction", "n_threads")
+
+
+def layout(draw, a):
+    """`a` (a fresh array) in a drawn layout: C, Fortran, a strided view, reversed,
+    misaligned or read-only; the values stay a's."""
+    kind = draw(st.sampled_from(["c", "fortran", "strided", "reversed", "misaligned",
+                                 "readonly"]))
+    a = np.array(a)
+    if kind == "fortran" and a.ndim:           # (asfortranarray makes 0-d arrays 1-d)
+        return np.asfortranarray(a)
+    if kind == "strided" and a.ndim:
+        big = np.zeros(a.shape[:-1] + (a.shape[-1] * 2,), a.dtype)
+        big[..., ::2] = a
+        return big[..., ::2]
+    if kind == "reversed" and a.ndim:
+        return np.ascontiguousarray(a[::-1])[::-1]
+    if kind == "misaligned" and a.dtype.itemsize > 1:
+        return misaligned(a)
+    if kind == "readonly":
+        a = a.copy()
+        a.flags.writeable = False
+    return a
+
+
+@st.composite
+def calls(draw):
+    name = draw(st.sampled_from(POINTWISE + SOFTMAX))
+    fault = draw(st.sampled_from(FAULTS))
+    softmax = name in SOFTMAX
+    ndim = draw(st.integers(1 if softmax else 0, 3))
+    dims = [draw(st.integers(0, 6)) for _ in range(ndim)]
+    if softmax:
+        dims[-1] = draw(st.sampled_from([1, 2, 3, 5, 16, 33, 70]))   # narrow and wide rows
+    shape = tuple(dims)
+    dtype = np.dtype(draw(st.sampled_from(["float32", "float64", "float16", "int32"])))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    compute = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+
+    from_probs = name in ("bce_probs", "ce_from_probs", "kl_from_probs")
+    if from_probs:
+        x = rng.uniform(0.01, 0.99, shape)
+        if softmax and x.size:
+            x /= x.sum(-1, keepdims=True)
+    else:
+        x = rng.normal(size=shape) * 3
+    if dtype.kind == "i":
+        x = np.round(x * 2) if not from_probs else np.ones(shape, dtype)
+    x = x.astype(dtype)
+    sample_shape = shape[:-1] if softmax else shape
+
+    params = {}
+    if name == "pseudo_huber":
+        params["delta"] = draw(st.sampled_from([0.5, 1.0, 3.0]))
+    if name.startswith("bce") and draw(st.booleans()):
+        params["pos_weight"] = rng.uniform(0, 3, shape[-1:] if shape else ())
+    if name.startswith("ce"):
+        C = shape[-1]
+        if draw(st.booleans()):
+            params["class_weight"] = rng.uniform(0, 2, C)
+        params["label_smoothing"] = draw(st.sampled_from([0.0, 0.1]))
+        params["ignore_index"] = draw(st.sampled_from([-100, 0, 2**62]))
+
+    if name == "ce_labels":
+        target = rng.integers(0, shape[-1], sample_shape)
+        if draw(st.booleans()) and target.size:
+            target.flat[0] = params["ignore_index"]
+        if target.size == 0 or (target.min() >= 0 and target.max() < 256):
+            target = target.astype(draw(st.sampled_from(["int64", "int32", "uint8"])))
+    elif softmax:
+        target = rng.dirichlet(np.ones(shape[-1]), sample_shape) if shape[-1] else \
+            np.zeros(shape)
+        if name == "kl_log":
+            with np.errstate(divide="ignore"):
+                target = np.log(target)
+    elif name.startswith("bce"):
+        target = rng.uniform(0, 1, shape)
+    else:
+        target = rng.normal(size=shape) * 3
+
+    weight = None
+    if draw(st.booleans()) and sample_shape:
+        wshape = draw(st.sampled_from([sample_shape[:1], sample_shape]))
+        weight = rng.uniform(0, 2, wshape)
+
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    method = draw(st.sampled_from(["value", "value_and_grad", "grad_hess"]))
+    n_threads = draw(st.sampled_from([None, 1, 2, -1]))
+    out = None
+    if method != "value" and draw(st.booleans()):
+        out = np.full(shape, 7, compute) if method == "value_and_grad" else \
+            (np.full(shape, 7, compute), np.full(shape, 7, compute))
+
+    # one fault, where it applies
+    if fault == "target_shape":
+        target = np.zeros(shape + (2,))
+    elif fault == "bad_label" and name == "ce_labels" and target.size:
+        target = target.astype(np.int64)
+        target.flat[-1] = shape[-1] + 3
+    elif fault == "negative_weight" and weight is not None and weight.size:
+        weight.flat[0] = -1.0
+    elif fault == "weight_shape" and sample_shape:
+        weight = np.ones(sample_shape[0] + 1)
+    elif fault and fault.startswith("out_") and method != "value" and x.size:
+        # an argument of another dtype is converted (copied) first: no sharing then
+        target = np.asarray(target)
+        if fault == "out_aliases_target" and target.dtype in (compute, np.int64):
+            bad, target = sharing_memory(np.full(shape, 7, compute), target)
+        elif fault == "out_aliases_input" and x.dtype == compute:
+            bad, x = sharing_memory(np.full(shape, 7, compute), x)
+        elif fault in ("out_aliases_input", "out_aliases_target"):
+            bad, fault = None, None
+        else:
+            bad = {"out_shape": lambda: np.full(shape + (1,), 7, compute),
+                   "out_dtype": lambda: np.full(shape, 7, np.float16),
+                   "out_misaligned": lambda: misaligned(np.full(shape, 7, compute)),
+                   "out_readonly": lambda: readonly(np.full(shape, 7, compute))}[fault]()
+        if bad is not None:
+            out = bad if method == "value_and_grad" else (np.full(shape, 7, compute), bad)
+    elif fault == "reduction":
+        reduction = "average"
+    elif fault == "n_threads":
+        n_threads = 0
+    else:
+        fault = None
+
+    if fault not in ("out_aliases_input", "out_aliases_target"):   # a copy would unshare
+        x = layout(draw, x)
+        target = layout(draw, np.asarray(target))
+    return dict(name=name, params=params, x=x, target=target, weight=weight,
+                reduction=reduction, method=method, n_threads=n_threads, out=out,
+                fault=fault, compute=compute)
+
+
+def misaligned(a):
+    """A copy of `a` at an address that is not a multiple of its itemsize."""
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf.data, a.dtype, a.size, 1).reshape(a.shape)
+    out[...] = a
+    return out
+
+
+def sharing_memory(out, other):
+    """(out, other) rebuilt over one buffer, so that they overlap; values kept."""
+    holder = np.zeros(max(out.nbytes, other.nbytes) + 16, np.uint8)
+    o = holder[:out.nbytes].view(out.dtype).reshape(out.shape)
+    o[...] = out
+    t = holder[:other.nbytes].view(other.dtype).reshape(other.shape)
+    t[...] = other          # other's values win where both are written: they are read first
+    return o, t
+
+
+def readonly(a):
+    a.flags.writeable = False
+    return a
+
+
+def make_loss(name, params):
+    if name in ("mse", "mae"):
+        return {"mse": fastloss.MSE, "mae": fastloss.MAE}[name]()
+    if name == "pseudo_huber":
+        return fastloss.PseudoHuber(**params)
+    if name.startswith("bce"):
+        return fastloss.BinaryCrossEntropy(from_logits=name == "bce_logits", **params)
+    if name.startswith("ce"):
+        return fastloss.CrossEntropy(from_logits=name != "ce_from_probs", **params)
+    return fastloss.KLDivergence(from_logits=name != "kl_from_probs",
+                                 log_target=name == "kl_log")
+
+
+def reference(call):
+    """(value, grad, hess) of the reduced loss from tests/reference.py, in float64."""
+    name, params = call["name"], call["params"]
+    x = np.asarray(call["x"], np.float64)
+    if call["compute"] == np.float32:
+        t = np.asarray(call["target"]).astype(np.float32).astype(np.float64) \
+            if name != "ce_labels" else np.asarray(call["target"])
+    else:
+        t = np.asarray(call["target"], np.float64) if name != "ce_labels" \
+            else np.asarray(call["target"])
+    denom, per_row = None, name in SOFTMAX
+    if name == "mse":
+        parts = ref.mse(x, t)
+    elif name == "mae":
+        parts = ref.mae(x, t)
+    elif name == "pseudo_huber":
+        parts = ref.pseudo_huber(x, t, params["delta"])
+    elif name.startswith("bce"):
+        pw = params.get("pos_weight", 1.0)
+        parts = (ref.bce_logits if name == "bce_logits" else ref.bce_probs)(x, t, pw)
+    elif name.startswith("ce"):
+        a, denom = ref.target_weights(x.shape, t, params.get("class_weight"),
+                                      params["label_smoothing"], params["ignore_index"])
+        if t.shape == x.shape:
+            denom = None
+        parts = (ref.softmax_ce if name != "ce_from_probs" else ref.prob_ce)(x, a)
+    else:
+        tt = np.exp(t) if name == "kl_log" else t
+        parts = (ref.kl_probs if name == "kl_from_probs" else ref.kl_logits)(x, tt)
+    sample_shape = x.shape[:-1] if per_row else x.shape
+    w = ref.expand_weight(call["weight"], sample_shape)
+    return ref.reduce(*parts, call["reduction"], w, denom, per_row)
+
+
+def run(call):
+    loss = make_loss(call["name"], call["params"])
+    kw = dict(sample_weight=call["weight"], reduction=call["reduction"],
+              n_threads=call["n_threads"])
+    if call["method"] == "value":
+        return loss(call["x"], call["target"], **kw), None, None
+    if call["method"] == "value_and_grad":
+        value, grad = loss.value_and_grad(call["x"], call["target"], out=call["out"], **kw)
+        return value, grad, None
+    grad, hess = loss.grad_hess(call["x"], call["target"], out=call["out"], **kw)
+    return None, grad, hess
+
+
+def close(got, expected, compute):
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    assert got.shape == expected.shape
+    scale = np.max(np.abs(expected), initial=0.0)
+    if compute == np.float32:
+        np.testing.assert_allclose(got, expected, rtol=2e-4, atol=1e-5 * max(scale, 1))
+    else:
+        np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12 * max(scale, 1))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(calls())
+def test_fuzz_call_protocol(call):
+    outs = [] if call["out"] is None else (
+        list(call["out"]) if isinstance(call["out"], tuple) else [call["out"]])
+    before = [np.array(o, copy=True) for o in outs]
+    if call["fault"] is not None:
+        with pytest.raises((ValueError, TypeError)):
+            run(call)
+        for o, b in zip(outs, before):
+            np.testing.assert_array_equal(o, b, err_msg="out= was written before an error")
+        return
+    with np.errstate(all="ignore"):
+        value, grad, hess = run(call)
+        ev, eg, eh = reference(call)
+    if value is not None:
+        close(value, ev, call["compute"])
+    if grad is not None:
+        assert grad.dtype == call["compute"]
+        close(grad, eg, call["compute"])
+    if hess is not None:
+        close(hess, eh, call["compute"])
