@@ -2,19 +2,30 @@
 
 Layout of the build
 -------------------
+What is built is written once, in src/fastloss/_build.py (read here without importing
+fastloss):
+
 * ``fastloss._kernels.<family>_<level>``: each kernel family (pointwise, softmax) compiled
   for each vector instruction-set level of the target: ``baseline`` everywhere, plus
   ``avx2`` (AVX2 + FMA) and ``avx512`` (AVX-512 F/DQ/BW/VL) on x86-64.  The wheel stays
   portable; fastloss._dispatch loads the best level the CPU supports at import time.
+* ``fastloss._kernels.probes_<level>``: the test and benchmark hooks, per level, loaded
+  only when asked for.
 * ``fastloss._kernels.cpu`` and ``fastloss._kernels.checks``: compiled once, baseline.
+
+Generated code
+--------------
+The pointwise family's tile loop and its table of kernels are generated from the scalar
+helpers of pointwise_losses.pxi (``generate_pointwise_tiles``) into build/generated.
 
 Compiler flags
 --------------
-``-O3`` plus ``-fno-math-errno`` (sqrt becomes one instruction instead of a libm call that
-may set errno) and ``-fno-trapping-math`` (lets the compiler turn branch-free selects into
-vector blends; Clang's and MSVC's default).  Neither changes a single computed value: NaN,
-infinities and signed zeros keep their IEEE meaning.  The fast-math flag (which does change
-values) and native-architecture tuning (which makes wheels non-portable) are never used.
+_build.GCC_FLAGS: ``-O3`` plus ``-fno-math-errno`` (sqrt becomes one instruction instead of
+a libm call that may set errno) and ``-fno-trapping-math`` (lets the compiler turn
+branch-free selects into vector blends; Clang's and MSVC's default).  Neither changes a
+single computed value: NaN, infinities and signed zeros keep their IEEE meaning.  The
+fast-math flag (which does change values) and native-architecture tuning (which makes
+wheels non-portable) are never used.
 fastloss's own `cdef inline` helpers are forced inline (force_inline_own_helpers), and
 Clang gets a larger budget of run-time overlap checks (CLANG_FLAGS), so that the loops
 vectorize with either compiler.
@@ -36,12 +47,15 @@ tools/sanitize.sh uses it; never set it for a wheel that ships.
 import json
 import os
 import platform
+import re
+import runpy
 import shutil
 import subprocess
 import sys
 import sysconfig
 import tempfile
 import textwrap
+from types import SimpleNamespace
 
 import numpy as np
 from Cython.Build import cythonize
@@ -49,8 +63,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNELS = "src/fastloss/_kernels"
-FAMILIES = ("pointwise", "softmax")
-SINGLE = ("cpu", "checks")
+GENERATED = "build/generated"
+BUILD = SimpleNamespace(**runpy.run_path("src/fastloss/_build.py"))
 DIRECTIVES = {
     "language_level": 3,
     "boundscheck": False,
@@ -58,12 +72,6 @@ DIRECTIVES = {
     "initializedcheck": False,
     "cdivision": True,
 }
-GCC_LEVEL_FLAGS = {
-    "baseline": [],
-    "avx2": ["-mavx2", "-mfma"],
-    "avx512": ["-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl"],
-}
-MSVC_LEVEL_FLAGS = {"baseline": [], "avx2": ["/arch:AVX2"], "avx512": ["/arch:AVX512"]}
 
 
 def target_arch():
@@ -78,15 +86,10 @@ def target_arch():
 
 
 def levels():
-    """Instruction-set levels to build for this target."""
-    if target_arch().lower() in ("x86_64", "amd64"):
-        return ("baseline", "avx2", "avx512")
-    return ("baseline",)
+    """Instruction-set levels to build for this target (names, lowest first)."""
+    return tuple(lv.name for lv in BUILD.levels_for(target_arch()))
 
 
-#: The C spelling of "must be inlined", passed as -DFL_CYTHON_INLINE=... (build_ext).
-FORCE_INLINE_GCC = "-DFL_CYTHON_INLINE=__inline__ __attribute__((__always_inline__, __unused__))"
-FORCE_INLINE_MSVC = "/DFL_CYTHON_INLINE=__forceinline"
 OWN_FUNCTION = "__pyx_f_8fastloss_"     # Cython's C names of fastloss's cdef functions
 
 
@@ -119,23 +122,76 @@ def force_inline_own_helpers(c_files):
                   file=sys.stderr)
 
 
+POINTWISE_HELPER = re.compile(r"^cdef inline floating closs_(\w+)\(([^)]*)\)", re.M)
+POINTWISE_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,\s*"
+                                 r"floating\* \w+, floating\* \w+")
+
+
+def generate_pointwise_tiles():
+    """Write build/generated/pointwise_tiles.pxi: KERNELS (helper name -> number, in the
+    order of pointwise_losses.pxi) and tile(), one loop per helper.  A loss class names its
+    helper; nothing else lists the pointwise losses."""
+    with open(f"{KERNELS}/pointwise_losses.pxi", encoding="utf-8") as f:
+        helpers = POINTWISE_HELPER.findall(f.read())
+    for name, args in helpers:
+        if not POINTWISE_SIGNATURE.fullmatch(args.strip()):
+            raise SystemExit(f"setup.py: closs_{name} in pointwise_losses.pxi does not have the "
+                             f"helpers' signature (x, t, pw, param, g, h); see that file")
+    names = [name for name, _ in helpers]
+    if not names:
+        raise SystemExit("setup.py: no closs_<name> helper found in pointwise_losses.pxi")
+    lines = [
+        "# Generated by setup.py (generate_pointwise_tiles) from the closs_<name> helpers of",
+        "# pointwise_losses.pxi.  Do not edit: add a helper there instead.",
+        "",
+        "#: The pointwise kernels: helper name -> the number fastloss.losses passes.",
+        "KERNELS = {" + ", ".join(f"{n!r}: {i}" for i, n in enumerate(names)) + "}",
+        "",
+        "",
+        "cdef inline void tile(int kernel, const floating* x, const floating* t,",
+        "                      const floating* w, const floating* pw, Py_ssize_t n, floating* l,",
+        "                      floating* g, floating* h, floating s, floating param,",
+        "                      Mode m) noexcept nogil:",
+        '    """One loss over a tile of n contiguous elements: one branch-free loop per',
+        '    loss."""',
+        "    cdef Py_ssize_t i",
+        "    cdef floating li, gi, hi",
+    ]
+    for i, name in enumerate(names):
+        lines += [f"    {'if' if i == 0 else 'elif'} kernel == {i}:",
+                  "        for i in range(n):",
+                  f"            li = closs_{name}(x[i], t[i], pw[i], param, &gi, &hi)",
+                  "            put(l, g, h, i, w[i], s, li, gi, hi, m)"]
+    text = "\n".join(lines) + "\n"
+    os.makedirs(GENERATED, exist_ok=True)
+    path = f"{GENERATED}/pointwise_tiles.pxi"
+    old = open(path, encoding="utf-8").read() if os.path.exists(path) else None
+    if old != text:                     # unchanged: keep the time stamp, no recompile
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
 def extensions():
     include = [KERNELS, np.get_include()]
     macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
               ("NPY_TARGET_VERSION", "NPY_1_23_API_VERSION")]
+    generate_pointwise_tiles()
+    cython_include = ["src", GENERATED]
     exts = []
     for level in levels():
-        for family in FAMILIES:
+        for family in BUILD.FAMILIES + (BUILD.PROBES,):
             ext = Extension(f"fastloss._kernels.{family}_{level}", [f"{KERNELS}/{family}.pyx"],
                             include_dirs=include, define_macros=macros)
             # the same .pyx under another module name: Cython needs its own output folder
             exts += cythonize([ext], build_dir=f"build/cython/{level}",
-                              compiler_directives=DIRECTIVES, include_path=["src"], quiet=True)
-    for name in SINGLE:
+                              compiler_directives=DIRECTIVES, include_path=cython_include,
+                              quiet=True)
+    for name in BUILD.SINGLE:
         ext = Extension(f"fastloss._kernels.{name}", [f"{KERNELS}/{name}.pyx"],
                         include_dirs=include, define_macros=macros)
         exts += cythonize([ext], build_dir="build/cython/single",
-                          compiler_directives=DIRECTIVES, include_path=["src"], quiet=True)
+                          compiler_directives=DIRECTIVES, include_path=cython_include,
+                          quiet=True)
     for ext in exts:
         force_inline_own_helpers(ext.sources)
         suffix = ext.name.rsplit("_", 1)[-1]
@@ -249,12 +305,14 @@ class BuildExt(build_ext):
         msvc = self.compiler.compiler_type == "msvc"
         # fastloss's `cdef inline` helpers are always inlined (force_inline_own_helpers);
         # its C helpers say so themselves (FL_INLINE in fl_inline.h).
-        base = ["/O2", FORCE_INLINE_MSVC] if msvc else [
-            "-O3", "-fno-math-errno", "-fno-trapping-math", FORCE_INLINE_GCC,
-            "-Wno-unused-function", "-Wno-unreachable-code"]
+        if msvc:
+            base = [*BUILD.MSVC_FLAGS, BUILD.FORCE_INLINE_MSVC]
+        else:
+            base = [*BUILD.GCC_FLAGS, BUILD.FORCE_INLINE_GCC, "-Wno-unused-function",
+                    "-Wno-unreachable-code"]
         if not msvc and self._compiles(CLANG_TEST, CLANG_FLAGS):
             base += CLANG_FLAGS
-        level_flags = MSVC_LEVEL_FLAGS if msvc else GCC_LEVEL_FLAGS
+        level_flags = {lv.name: list(lv.msvc if msvc else lv.gcc) for lv in BUILD.LEVELS}
         if omp is None and not msvc:
             base.append("-fopenmp-simd")      # reduce.h's `omp simd` without the runtime
         san_compile, san_link = sanitizer_flags()

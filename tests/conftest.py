@@ -2,7 +2,9 @@
 import numpy as np
 import pytest
 
+import fastloss
 from fastloss import _dispatch
+from fastloss.bench import reference as ref
 
 LEVELS = _dispatch.available()
 
@@ -57,3 +59,33 @@ def assert_grad(actual, expected, dtype):
     scale = np.max(np.abs(expected), initial=0.0) if np.all(np.isfinite(expected)) else 0.0
     np.testing.assert_allclose(actual, expected, rtol=gt["rtol"],
                                atol=max(gt["atol"], gt["rtol"] * scale * 1e-2))
+
+
+# ------------------------------------------------------------------ the loss table ----
+# Every generic test runs over every row of fastloss's loss table (fastloss.LOSSES): the
+# default instance, and one instance per parameter example the row declares.
+
+def loss_instances():
+    out = []
+    for cls in fastloss.LOSSES:
+        out.append(cls())
+        for p in cls.params:
+            for value in p.examples:
+                out.append(cls(**{p.name: value}))
+    return out
+
+
+LOSS_INSTANCES = loss_instances()
+
+
+def is_rowwise(loss):
+    return loss.family == "softmax"
+
+
+def sample_shape(loss, x_shape):
+    """Shape of the per-sample losses for input shape x_shape."""
+    return tuple(x_shape[:-1]) if is_rowwise(loss) else tuple(x_shape)
+
+
+target_for = ref.example_target
+input_for = ref.example_input

@@ -10,25 +10,11 @@ import pytest
 
 import fastloss
 import fastloss.losses
+from conftest import is_rowwise, sample_shape, target_for
 from fastloss._kernels import cpu
 
-POINTWISE = [fastloss.MSE(), fastloss.MAE(), fastloss.PseudoHuber(1.5),
-             fastloss.BinaryCrossEntropy()]
-ROWWISE = [fastloss.CrossEntropy(), fastloss.KLDivergence()]
-
-
-def target_for(loss, x, rng):
-    if isinstance(loss, fastloss.CrossEntropy):
-        return rng.integers(0, x.shape[-1], x.shape[:-1])
-    if isinstance(loss, fastloss.KLDivergence):
-        t = rng.uniform(size=x.shape)
-        return (t / t.sum(-1, keepdims=True)).astype(x.dtype)
-    if isinstance(loss, fastloss.BinaryCrossEntropy):
-        return rng.uniform(size=x.shape).astype(x.dtype)
-    return rng.normal(size=x.shape).astype(x.dtype)
-
-
-ALL = POINTWISE + ROWWISE
+#: one instance of every loss in the table (fastloss.LOSSES), with default parameters
+ALL = [cls() for cls in fastloss.LOSSES]
 
 
 # ------------------------------------------------------------------ results and types ----
@@ -37,11 +23,11 @@ ALL = POINTWISE + ROWWISE
 def test_result_types_and_shapes(loss, rng):
     x = rng.normal(size=(6, 5))
     t = target_for(loss, x, rng)
-    sample_shape = x.shape[:-1] if loss in ROWWISE else x.shape
+    shape_l = sample_shape(loss, x.shape)
     assert type(loss(x, t)) is float
     assert type(loss(x, t, reduction="sum")) is float
     none = loss(x, t, reduction="none")
-    assert isinstance(none, np.ndarray) and none.shape == sample_shape
+    assert isinstance(none, np.ndarray) and none.shape == shape_l
     value, grad = loss.value_and_grad(x, t)
     assert type(value) is float and grad.shape == x.shape and grad.dtype == np.float64
     grad, hess = loss.grad_hess(x, t)
@@ -71,8 +57,8 @@ def test_sample_weight_forms(loss, rng):
     x = rng.normal(size=(5, 3, 4))
     t = target_for(loss, x, rng)
     w = np.array([0.0, 1.0, 2.0, 3.0, 1.0])
-    sample_shape = x.shape[:-1] if loss in ROWWISE else x.shape
-    full = np.broadcast_to(w.reshape((5,) + (1,) * (len(sample_shape) - 1)), sample_shape).copy()
+    shape_l = sample_shape(loss, x.shape)
+    full = np.broadcast_to(w.reshape((5,) + (1,) * (len(shape_l) - 1)), shape_l).copy()
     for reduction in ("mean", "sum", "none"):
         a = loss.value_and_grad(x, t, sample_weight=w, reduction=reduction)
         b = loss.value_and_grad(x, t, sample_weight=full, reduction=reduction)
@@ -88,7 +74,7 @@ def test_empty_input_and_zero_weights_give_zero_not_nan(loss, rng):
     t = target_for(loss, x, rng)
     assert loss(x, t) == 0.0
     assert loss(x, t, reduction="sum") == 0.0
-    assert loss(x, t, reduction="none").shape == (0,) if loss in ROWWISE else (0, 4)
+    assert loss(x, t, reduction="none").shape == sample_shape(loss, x.shape)
     value, grad = loss.value_and_grad(x, t)
     assert value == 0.0 and grad.shape == (0, 4)
     x = rng.normal(size=(3, 4))
@@ -216,7 +202,7 @@ def test_64_bit_indexing_beyond_2_to_the_31_elements():
 @pytest.mark.parametrize("loss", ALL, ids=repr)
 def test_shape_mismatch_names_both_shapes(loss, rng):
     x = rng.normal(size=(4, 3))
-    t = rng.normal(size=(3, 4)) if loss not in ROWWISE else rng.normal(size=(4, 2))
+    t = rng.normal(size=(3, 4)) if not is_rowwise(loss) else rng.normal(size=(4, 2))
     with pytest.raises(ValueError, match=r"\(4, 3\)") as info:
         loss(x, t)
     assert str(t.shape) in str(info.value)
@@ -328,7 +314,7 @@ def test_nothing_is_written_when_a_later_argument_is_bad(rng):
 @pytest.mark.parametrize("loss", ALL, ids=repr)
 def test_bitwise_identical_for_every_thread_count(loss):
     rng = np.random.default_rng(3)
-    shape = (3000, 7) if loss in ROWWISE else (400_000,)
+    shape = (3000, 7) if is_rowwise(loss) else (400_000,)
     for dtype in (np.float32, np.float64):
         x = rng.normal(size=shape).astype(dtype)
         t = target_for(loss, x, rng)
@@ -403,18 +389,3 @@ def test_fastloss_simd_forces_a_lower_level(level):
         assert out.stdout.strip() == level, out.stderr
     else:                                   # not on this CPU: a warning (an error here)
         assert out.returncode != 0 and "FASTLOSS_SIMD" in out.stderr
-
-
-def test_python_and_kernel_constants_agree():
-    """The Python layer passes loss, kind and mode numbers to the kernels: one source each."""
-    from fastloss import _dispatch, losses
-    kernels = _dispatch.kernels
-    assert kernels.pointwise.MODES == {"value": losses.VALUE, "grad": losses.GRAD,
-                                       "hess": losses.HESS}
-    assert kernels.pointwise.LOSSES == {
-        "mse": fastloss.MSE._kernel_id, "mae": fastloss.MAE._kernel_id,
-        "pseudo_huber": fastloss.PseudoHuber._kernel_id,
-        "bce_logits": fastloss.BinaryCrossEntropy()._kernel_id,
-        "bce_probs": fastloss.BinaryCrossEntropy(from_logits=False)._kernel_id}
-    assert kernels.softmax.KINDS == {"ce_index": losses.CE_INDEX, "ce_probs": losses.CE_PROBS,
-                                     "kl": losses.KL, "kl_log": losses.KL_LOG}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastloss
-import reference as ref
+from fastloss.bench import reference as ref
 from conftest import assert_grad, assert_value
 
 try:

@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fastloss
-import reference as ref
+from conftest import input_for, target_for
+from fastloss.bench import reference as ref
 
-POINTWISE = ("mse", "mae", "pseudo_huber", "bce_logits", "bce_probs")
-SOFTMAX = ("ce_labels", "ce_probs", "ce_from_probs", "kl", "kl_log", "kl_from_probs")
 FAULTS = (None, None, None, "target_shape", "bad_label", "negative_weight", "weight_shape",
           "out_shape", "out_dtype", "out_misaligned", "out_readonly", "out_aliases_input",
           "out_aliases_target", "reduction", "n_threads")
@@ -44,10 +43,20 @@ def layout(draw, a):
 
 
 @st.composite
+def loss_instances(draw):
+    """Any row of the table, with each parameter at its default or one of its examples
+    (and, for class weights, random weights of the right size, chosen later)."""
+    cls = draw(st.sampled_from(fastloss.LOSSES))
+    params = {p.name: draw(st.sampled_from((p.default,) + tuple(p.examples)))
+              for p in cls.params}
+    return cls, params
+
+
+@st.composite
 def calls(draw):
-    name = draw(st.sampled_from(POINTWISE + SOFTMAX))
+    cls, params = draw(loss_instances())
     fault = draw(st.sampled_from(FAULTS))
-    softmax = name in SOFTMAX
+    softmax = cls.family == "softmax"
     ndim = draw(st.integers(1 if softmax else 0, 3))
     dims = [draw(st.integers(0, 6)) for _ in range(ndim)]
     if softmax:
@@ -56,47 +65,24 @@ def calls(draw):
     dtype = np.dtype(draw(st.sampled_from(["float32", "float64", "float16", "int32"])))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     compute = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
+    if "class_weight" in params and draw(st.booleans()):
+        params["class_weight"] = rng.uniform(0, 2, shape[-1])
+    loss = cls(**params)
 
-    from_probs = name in ("bce_probs", "ce_from_probs", "kl_from_probs")
-    if from_probs:
-        x = rng.uniform(0.01, 0.99, shape)
-        if softmax and x.size:
-            x /= x.sum(-1, keepdims=True)
-    else:
-        x = rng.normal(size=shape) * 3
+    x = input_for(loss, shape, rng)
     if dtype.kind == "i":
-        x = np.round(x * 2) if not from_probs else np.ones(shape, dtype)
+        x = np.round(x * 2) if getattr(loss, "from_logits", True) else np.ones(shape)
     x = x.astype(dtype)
     sample_shape = shape[:-1] if softmax else shape
-
-    params = {}
-    if name == "pseudo_huber":
-        params["delta"] = draw(st.sampled_from([0.5, 1.0, 3.0]))
-    if name.startswith("bce") and draw(st.booleans()):
-        params["pos_weight"] = rng.uniform(0, 3, shape[-1:] if shape else ())
-    if name.startswith("ce"):
-        C = shape[-1]
-        if draw(st.booleans()):
-            params["class_weight"] = rng.uniform(0, 2, C)
-        params["label_smoothing"] = draw(st.sampled_from([0.0, 0.1]))
-        params["ignore_index"] = draw(st.sampled_from([-100, 0, 2**62]))
-
-    if name == "ce_labels":
-        target = rng.integers(0, shape[-1], sample_shape)
+    target = np.asarray(target_for(loss, x.astype(compute), rng,
+                                   labels=draw(st.booleans())))
+    if target.dtype.kind in "iu":
         if draw(st.booleans()) and target.size:
-            target.flat[0] = params["ignore_index"]
+            target.flat[0] = loss.ignore_index
         if target.size == 0 or (target.min() >= 0 and target.max() < 256):
             target = target.astype(draw(st.sampled_from(["int64", "int32", "uint8"])))
-    elif softmax:
-        target = rng.dirichlet(np.ones(shape[-1]), sample_shape) if shape[-1] else \
-            np.zeros(shape)
-        if name == "kl_log":
-            with np.errstate(divide="ignore"):
-                target = np.log(target)
-    elif name.startswith("bce"):
-        target = rng.uniform(0, 1, shape)
-    else:
-        target = rng.normal(size=shape) * 3
+    elif draw(st.booleans()):
+        target = target.astype(np.float64)           # a target of another dtype: converted
 
     weight = None
     if draw(st.booleans()) and sample_shape:
@@ -114,7 +100,7 @@ def calls(draw):
     # one fault, where it applies
     if fault == "target_shape":
         target = np.zeros(shape + (2,))
-    elif fault == "bad_label" and name == "ce_labels" and target.size:
+    elif fault == "bad_label" and target.dtype.kind in "iu" and target.size:
         target = target.astype(np.int64)
         target.flat[-1] = shape[-1] + 3
     elif fault == "negative_weight" and weight is not None and weight.size:
@@ -147,9 +133,8 @@ def calls(draw):
     if fault not in ("out_aliases_input", "out_aliases_target"):   # a copy would unshare
         x = layout(draw, x)
         target = layout(draw, np.asarray(target))
-    return dict(name=name, params=params, x=x, target=target, weight=weight,
-                reduction=reduction, method=method, n_threads=n_threads, out=out,
-                fault=fault, compute=compute)
+    return dict(loss=loss, x=x, target=target, weight=weight, reduction=reduction,
+                method=method, n_threads=n_threads, out=out, fault=fault, compute=compute)
 
 
 def misaligned(a):
@@ -175,55 +160,23 @@ def readonly(a):
     return a
 
 
-def make_loss(name, params):
-    if name in ("mse", "mae"):
-        return {"mse": fastloss.MSE, "mae": fastloss.MAE}[name]()
-    if name == "pseudo_huber":
-        return fastloss.PseudoHuber(**params)
-    if name.startswith("bce"):
-        return fastloss.BinaryCrossEntropy(from_logits=name == "bce_logits", **params)
-    if name.startswith("ce"):
-        return fastloss.CrossEntropy(from_logits=name != "ce_from_probs", **params)
-    return fastloss.KLDivergence(from_logits=name != "kl_from_probs",
-                                 log_target=name == "kl_log")
-
-
 def reference(call):
-    """(value, grad, hess) of the reduced loss from tests/reference.py, in float64."""
-    name, params = call["name"], call["params"]
-    x = np.asarray(call["x"], np.float64)
-    if call["compute"] == np.float32:
-        t = np.asarray(call["target"]).astype(np.float32).astype(np.float64) \
-            if name != "ce_labels" else np.asarray(call["target"])
-    else:
-        t = np.asarray(call["target"], np.float64) if name != "ce_labels" \
-            else np.asarray(call["target"])
-    denom, per_row = None, name in SOFTMAX
-    if name == "mse":
-        parts = ref.mse(x, t)
-    elif name == "mae":
-        parts = ref.mae(x, t)
-    elif name == "pseudo_huber":
-        parts = ref.pseudo_huber(x, t, params["delta"])
-    elif name.startswith("bce"):
-        pw = params.get("pos_weight", 1.0)
-        parts = (ref.bce_logits if name == "bce_logits" else ref.bce_probs)(x, t, pw)
-    elif name.startswith("ce"):
-        a, denom = ref.target_weights(x.shape, t, params.get("class_weight"),
-                                      params["label_smoothing"], params["ignore_index"])
-        if t.shape == x.shape:
-            denom = None
-        parts = (ref.softmax_ce if name != "ce_from_probs" else ref.prob_ce)(x, a)
-    else:
-        tt = np.exp(t) if name == "kl_log" else t
-        parts = (ref.kl_probs if name == "kl_from_probs" else ref.kl_logits)(x, tt)
+    """(value, grad, hess) of the reduced loss from the reference, in float64, on the
+    values fastloss computes with (the input and target rounded to the compute dtype)."""
+    loss = call["loss"]
+    x = np.asarray(call["x"]).astype(call["compute"]).astype(np.float64)
+    t = np.asarray(call["target"])
+    if t.dtype.kind == "f":
+        t = t.astype(call["compute"]).astype(np.float64)
+    l, g, h, denom = ref.by_name(loss.name)(x, t, **loss.get_params())
+    per_row = loss.family == "softmax"
     sample_shape = x.shape[:-1] if per_row else x.shape
     w = ref.expand_weight(call["weight"], sample_shape)
-    return ref.reduce(*parts, call["reduction"], w, denom, per_row)
+    return ref.reduce(l, g, h, call["reduction"], w, denom, per_row)
 
 
 def run(call):
-    loss = make_loss(call["name"], call["params"])
+    loss = call["loss"]
     kw = dict(sample_weight=call["weight"], reduction=call["reduction"],
               n_threads=call["n_threads"])
     if call["method"] == "value":

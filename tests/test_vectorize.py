@@ -13,41 +13,37 @@ every instruction-set level, and the compiler's own report must say "vectorized"
 Needs the source tree (src/fastloss/_kernels) and GCC or Clang; skipped otherwise (for
 example when the tests run against an installed wheel).
 """
-import ast
 import platform
 import re
+import runpy
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+
+from fastloss._kernels import cpu
 
 ROOT = Path(__file__).resolve().parents[1]
 KERNELS = ROOT / "src" / "fastloss" / "_kernels"
 
 
-def _level_flags():
-    """setup.py's GCC_LEVEL_FLAGS, read without running setup.py."""
-    try:
-        tree = ast.parse((ROOT / "setup.py").read_text())
-    except OSError:
-        return None
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "GCC_LEVEL_FLAGS"
-                                                for t in node.targets):
-            return ast.literal_eval(node.value)
-    return None
+def _build_facts():
+    """src/fastloss/_build.py of the source tree (levels, flags), or None without it."""
+    path = KERNELS.parent / "_build.py"
+    return SimpleNamespace(**runpy.run_path(str(path))) if path.is_file() else None
 
 
-GCC_LEVEL_FLAGS = _level_flags()
+BUILD = _build_facts()
 CALLS = {                                    # function -> loop body
     "fl_exp_f32": "float", "fl_exp_f64": "double",
     "fl_exp_nonpos_f32": "float", "fl_exp_nonpos_f64": "double",
     "fl_log_f32": "float", "fl_log_f64": "double",
     "fl_log1p_f32": "float", "fl_log1p_f64": "double",
 }
-FLAGS = ["-O3", "-fno-math-errno", "-fno-trapping-math", "-fopenmp-simd", "-c"]
+FLAGS = [*(BUILD.GCC_FLAGS if BUILD else ()), "-fopenmp-simd", "-c"]
 
 
 def _source():
@@ -82,14 +78,18 @@ def _vectorized_lines(cc, flags, src, tmp_path):
 
 #: Both tests need the source tree and GCC or Clang (their reports and flags).
 needs_toolchain = pytest.mark.skipif(
-    not KERNELS.is_dir() or GCC_LEVEL_FLAGS is None or not _compilers()
-    or sys.platform == "win32", reason="needs the source tree and GCC or Clang")
-each_level = pytest.mark.parametrize("level", ["baseline", "avx2", "avx512"])
+    BUILD is None or not _compilers() or sys.platform == "win32",
+    reason="needs the source tree and GCC or Clang")
+each_level = pytest.mark.parametrize("level", BUILD.LEVEL_NAMES if BUILD else ["baseline"])
+
+
+def _level(name):
+    return next(lv for lv in BUILD.LEVELS if lv.name == name)
 
 
 def _skip_other_architectures(level):
-    if level != "baseline" and platform.machine().lower() not in ("x86_64", "amd64"):
-        pytest.skip("x86-64 levels")
+    if _level(level) not in BUILD.levels_for(platform.machine()):
+        pytest.skip(f"{level} is not built for {platform.machine()}")
 
 
 @needs_toolchain
@@ -101,21 +101,13 @@ def test_every_math_function_vectorizes(level, tmp_path):
     expected = {i + 1: fn for i, line in enumerate(_source().splitlines())
                 for fn in CALLS if f"= {fn}(" in line}
     for cc in _compilers():
-        done = _vectorized_lines(cc, GCC_LEVEL_FLAGS[level], src, tmp_path)
+        done = _vectorized_lines(cc, _level(level).gcc, src, tmp_path)
         missing = sorted(fn for line, fn in expected.items() if line not in done)
         assert not missing, f"{cc} at {level} left these loops scalar: {missing}"
 
 
 def _cpu_has(level):
-    if level == "baseline":
-        return True
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = f.read()
-    except OSError:
-        return False
-    need = {"avx2": ["avx2", "fma"], "avx512": ["avx512f", "avx512dq", "avx512bw", "avx512vl"]}
-    return all(re.search(rf"\b{flag}\b", flags) for flag in need[level])
+    return all(cpu.has(feature) for feature in _level(level).cpu)
 
 
 @needs_toolchain
@@ -127,7 +119,7 @@ def test_register_transposes_match_the_plain_loops(level, tmp_path):
         pytest.skip(f"this CPU cannot run {level} code")
     for cc in _compilers():
         exe = tmp_path / "transpose_check"
-        subprocess.run([cc, "-O2", "-fopenmp-simd", *GCC_LEVEL_FLAGS[level], f"-I{KERNELS}",
+        subprocess.run([cc, "-O2", "-fopenmp-simd", *_level(level).gcc, f"-I{KERNELS}",
                         str(ROOT / "tests" / "c" / "transpose_check.c"), "-o", str(exe), "-lm"],
                        check=True, capture_output=True, timeout=120)
         proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)

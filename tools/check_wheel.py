@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import re
+import runpy
 import shlex
 import shutil
 import signal
@@ -68,7 +69,7 @@ EXPECTED_IDS = {
 }
 OLD_NUMPY = "1.26.4"           # the last 1.x release: the full test suite runs against it
 FLOOR_NUMPY = "1.23.5"         # the oldest NumPy the wheel supports: a smoke run
-FAMILIES = ("pointwise", "softmax")
+BUILD = runpy.run_path(str(REPO / "src" / "fastloss" / "_build.py"))   # what is built
 COMMAND_TIMEOUT = 600          # seconds for any one command (a build, a test run)
 
 # A run of the installed package: imported from the venv, OpenMP on, a few loss calls.
@@ -334,9 +335,9 @@ class Checker:
             meta = next(z.read(n).decode() for n in names if n.endswith(".dist-info/METADATA"))
         import sysconfig
         suffix = sysconfig.get_config_var("EXT_SUFFIX")
-        machine = os.uname().machine
-        levels = ("baseline", "avx2", "avx512") if machine in ("x86_64", "AMD64") else ("baseline",)
-        modules = [f"{f}_{lv}" for f in FAMILIES for lv in levels] + ["cpu", "checks"]
+        levels = [lv.name for lv in BUILD["levels_for"](os.uname().machine)]
+        per_level = BUILD["FAMILIES"] + (BUILD["PROBES"],)
+        modules = [f"{f}_{lv}" for f in per_level for lv in levels] + list(BUILD["SINGLE"])
         expected = {f"fastloss/_kernels/{m}{suffix}" for m in modules}
         missing = sorted(expected - set(names))
         assert not missing, f"the wheel lacks {missing}"

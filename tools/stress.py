@@ -1,6 +1,7 @@
 """Odd-shape stress: many calls whose sizes sit on and beside the kernels' boundaries.
 
-Every loss and option, both float dtypes, every method, C-contiguous, strided, reversed,
+Every loss of the table with each of its parameter examples, both float dtypes, every
+method, C-contiguous, strided, reversed,
 Fortran-ordered and misaligned arguments, weights of both forms and `out=`, at sizes just
 below, on and above the tile, lane, narrow-row, block and threading boundaries.  Each
 call runs with 1 and 2 threads and must give the same bits; values of finite input must
@@ -21,12 +22,22 @@ import numpy as np
 
 import fastloss
 from fastloss import _dispatch
+from fastloss.bench import reference as ref
 
-# Sizes around the kernels' boundaries: FL_LANES (16), NARROW_MAX classes (32), NARROW_ROWS
-# rows (64), TILE (256), BLOCK_MIN elements (4096) and PARALLEL_MIN (32768).
-EDGES = (1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 255, 256, 257)
-ROWS = EDGES + (4095, 4097)
-ELEMENTS = EDGES + (4095, 4096, 4097, 32767, 32768, 32769, 70001)
+LAYOUT = _dispatch.probes().LAYOUT
+
+
+def edges(*sizes):
+    """Each size, one less and one more."""
+    return tuple(sorted({max(1, s + d) for s in sizes for d in (-1, 0, 1)}))
+
+
+# Sizes on and around the kernels' boundaries: lanes, narrow-row classes and rows, tiles,
+# blocks and the threading threshold.
+CLASSES = edges(2, LAYOUT["LANES"], LAYOUT["NARROW_MAX"], LAYOUT["TILE"]) + (1000,)
+ROWS = edges(1, LAYOUT["LANES"], LAYOUT["NARROW_ROWS"], LAYOUT["TILE"], LAYOUT["BLOCK_MIN"])
+ELEMENTS = edges(1, LAYOUT["LANES"], LAYOUT["TILE"], LAYOUT["BLOCK_MIN"],
+                 LAYOUT["PARALLEL_MIN"]) + (70001,)
 
 
 def misaligned(a):
@@ -53,41 +64,26 @@ def layout(rng, a):
 
 def one_call(rng, dtype):
     """A random (loss, input, target, kwargs, method) at a boundary size."""
-    family = rng.choice(["pointwise", "softmax"])
-    if family == "pointwise":
-        n = int(rng.choice(ELEMENTS))
-        shape = (n,) if rng.random() < 0.5 or n < 4 else (n // 3, 3)
-        loss = rng.choice([fastloss.MSE(), fastloss.MAE(), fastloss.PseudoHuber(0.7),
-                           fastloss.BinaryCrossEntropy(), fastloss.BinaryCrossEntropy(
-                               pos_weight=rng.uniform(0, 3, shape[-1])),
-                           fastloss.BinaryCrossEntropy(from_logits=False)])
-        from_probs = isinstance(loss, fastloss.BinaryCrossEntropy) and not loss.from_logits
-        x = rng.uniform(0, 1, shape) if from_probs else rng.normal(size=shape) * 4
-        t = rng.uniform(0, 1, shape)
-        sample_shape = shape
-    else:
-        C = int(rng.choice(EDGES + (1000,)))
+    cls = fastloss.LOSSES[rng.integers(len(fastloss.LOSSES))]
+    params = {}
+    for p in cls.params:
+        choices = (p.default,) + tuple(p.examples)
+        params[p.name] = choices[rng.integers(len(choices))]
+    if cls.family == "softmax":
+        C = int(rng.choice(CLASSES))
         N = int(rng.choice(ROWS)) if C < 256 else int(rng.integers(1, 70))
         shape = (N, C)
-        kind = rng.integers(5)
-        from_logits = rng.random() < 0.8
-        cw = rng.uniform(0, 2, C) if rng.random() < 0.3 else None
-        eps = float(rng.choice([0.0, 0.1]))
-        if kind == 0:
-            loss = fastloss.CrossEntropy(from_logits, cw, -100, eps)
-            t = rng.integers(0, C, N)
-            t[rng.random(N) < 0.1] = -100
-        elif kind == 1:
-            loss = fastloss.CrossEntropy(from_logits, cw, -100, eps)
-            t = rng.dirichlet(np.ones(C), N)
-        else:
-            log_t = kind == 3
-            loss = fastloss.KLDivergence(from_logits, log_t)
-            t = rng.dirichlet(np.ones(C), N)
-            if log_t:
-                t = np.log(t)
-        x = rng.normal(size=shape) * 4 if from_logits else rng.dirichlet(np.ones(C), N)
-        sample_shape = shape[:-1]
+        if "class_weight" in params and rng.random() < 0.3:
+            params["class_weight"] = rng.uniform(0, 2, C)
+    else:
+        n = int(rng.choice(ELEMENTS))
+        shape = (n,) if rng.random() < 0.5 or n < 4 else (n // 3, 3)
+    loss = cls(**params)
+    x = ref.example_input(loss, shape, rng, scale=4.0)
+    t = ref.example_target(loss, x, rng, labels=rng.random() < 0.7)
+    if t.dtype.kind in "iu" and t.size:
+        t[rng.random(t.shape) < 0.1] = loss.ignore_index
+    sample_shape = shape[:-1] if cls.family == "softmax" else shape
     x = layout(rng, x.astype(dtype))
     if t.dtype.kind == "f":
         t = layout(rng, t.astype(dtype))

@@ -7,35 +7,30 @@ and -fopt-info-vec, then maps every reported C line back to the .pyx line it cam
 Run `pip install -e .` (or `python setup.py build_ext`) first to generate the C file.
 """
 import re
+import runpy
 import subprocess
 import sys
 import sysconfig
 from collections import defaultdict
 
-import ast
-
 import numpy as np
 
-with open("setup.py") as f:     # setup.py's own flags, without running setup.py
-    SETUP = {node.targets[0].id: ast.literal_eval(node.value)
-             for node in ast.parse(f.read()).body
-             if isinstance(node, ast.Assign)
-             and getattr(node.targets[0], "id", "") in ("GCC_LEVEL_FLAGS", "FORCE_INLINE_GCC")}
-GCC_LEVEL_FLAGS = SETUP["GCC_LEVEL_FLAGS"]
+BUILD = runpy.run_path("src/fastloss/_build.py")     # the build's own flags (setup.py's)
+LEVEL_FLAGS = {level.name: level.gcc for level in BUILD["LEVELS"]}
 
 family, level = sys.argv[1], sys.argv[2]
 c_file = f"build/cython/{level}/src/fastloss/_kernels/{family}.c"
-flags = ["-O3", "-fno-math-errno", "-fno-trapping-math", SETUP["FORCE_INLINE_GCC"],
+flags = [*BUILD["GCC_FLAGS"], BUILD["FORCE_INLINE_GCC"],
          "-fopenmp", "-fPIC", "-Isrc/fastloss/_kernels", f"-I{np.get_include()}",
          f"-I{sysconfig.get_paths()['include']}", "-Ibuild/fl_generated_dummy",
-         *GCC_LEVEL_FLAGS[level], "-fopt-info-vec-optimized", "-fopt-info-vec-missed"]
+         *LEVEL_FLAGS[level], "-fopt-info-vec-optimized", "-fopt-info-vec-missed"]
 with open("/tmp/fl_build_info_dummy.h", "w") as f:
     f.write('#define FL_BUILD_INFO "{}"\n')
 res = subprocess.run(["gcc", *flags, "-include", "/tmp/fl_build_info_dummy.h", "-c", c_file,
                       "-o", "/dev/null"], capture_output=True, text=True)
 src_of = {}
 current = None
-marker = re.compile(r'/\* "(src/fastloss/_kernels/\w+\.p\w+)":(\d+)')
+marker = re.compile(r'/\* "([\w/.]+\.p[xy][dix])":(\d+)')
 with open(c_file) as f:
     for i, line in enumerate(f, 1):
         m = marker.search(line)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ._kernels import checks, cpu
+from ._kernels import checks, cpu, layout
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -199,6 +199,6 @@ def check_out(out, shape, dtype: np.dtype, name: str, what: str) -> np.ndarray:
 def check_no_overlap(outs, ins) -> None:
     for o in outs:
         for i in ins:
-            if i is not None and checks.overlap(o, i):
+            if i is not None and layout.overlap(o, i):
                 raise ValueError("out must not share memory with the input, target, "
                                  "weights or another output")

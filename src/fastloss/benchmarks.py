@@ -405,7 +405,7 @@ def _fastloss_candidates(spec: LossSpec, d: CaseData, threads: int) -> dict[str,
 
 def _floor_candidates(d: CaseData, threads: int) -> dict[str, Thunk]:
     """np.add / np.multiply(out=) single-threaded, and the parallel kernel at `threads`."""
-    bandwidth_floor = _dispatch.kernels.pointwise.bandwidth_floor
+    bandwidth_floor = _dispatch.probes().bandwidth_floor
     x, b, out = d.x, d.floor_b, d.out
     numpy_floor = (partial(np.multiply, x, 1, out=out) if b is None else
                    partial(np.add, x, b, out=out))

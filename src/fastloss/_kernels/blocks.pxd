@@ -28,6 +28,13 @@ cdef enum:
     BLOCK_MIN = 4096        # elements per block at least: the unit a thread takes
     PARALLEL_MIN = 32768    # below this many elements a call runs on the calling thread
 
+# Softmax rows of few classes are done NARROW_ROWS at a time, transposed (softmax.pyx).
+cdef enum:
+    NARROW_MAX = 32         # classes at most for the row-parallel (transposed) traversal
+    NARROW_ROWS = 64        # rows per narrow tile
+    NARROW_TILE = NARROW_MAX * NARROW_ROWS      # values per narrow tile
+    NARROW_TILES = 4        # tiles a narrow block needs (z, target, weights, output)
+
 # What a call computes, as the Python layer passes it: VALUE, VALUE | GRAD or GRAD | HESS.
 cdef enum:
     VALUE = 1

@@ -1,9 +1,10 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
 """Argument pre-passes that must finish before a kernel writes anything.
 
-Weights are checked (finite, >= 0) and summed here, and class labels checked (in range or
-ignored) and counted, so that a bad argument raises before any output is touched and the
-"mean" factor 1 / sum(w) is known when the kernel writes the gradient in its single pass.
+Weights are checked (finite, >= 0) and summed here, class labels checked (in range or
+ignored) and counted, and targets that must not be negative checked, so that a bad
+argument raises before any output is touched and the "mean" factor 1 / sum(w) is known
+when the kernel writes the gradient in its single pass.
 The sums use the same fixed blocking as the kernels (blocks.pxd), so they too are bitwise
 identical for every thread count.  Compiled once, for the baseline instruction set: these
 loops are bound by memory, not arithmetic.
@@ -13,6 +14,8 @@ from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
 from .blocks cimport BLOCK_MIN, FLAG_NO_MEMORY, blocked_sum, vsum
+
+from .arrays cimport data_or_null
 
 cnp.import_array()
 
@@ -120,12 +123,6 @@ cdef double labels_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return count_labels(a, <const double*>a.cw, <const double*>a.sw, lo, hi, bad)
 
 
-cdef inline const void* data_or_null(object arr):
-    if arr is None:
-        return NULL
-    return cnp.PyArray_DATA(<cnp.ndarray>arr)
-
-
 def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, object sw,
            Py_ssize_t group, bint is_float32, int n_threads):
     """(class-weighted count of the non-ignored rows, index of the first bad label or -1).
@@ -151,99 +148,52 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     return total, bad
 
 
-# ------------------------------------------------------------------ fast argument checks ----
-# The common call passes NumPy arrays that need no conversion; these two tests recognise it
-# in tens of nanoseconds, so that small calls stay cheap.  Anything they reject goes through
-# the general path in fastloss._validation, which converts or explains.
+# ------------------------------------------------------------------ targets ----
 
-cdef inline bint plain_float_array(object a):
-    """An exact ndarray of native float32/float64, C-contiguous and aligned."""
-    cdef int typ
-    if type(a) is not cnp.ndarray:
-        return False
-    typ = cnp.PyArray_TYPE(<cnp.ndarray>a)
-    return ((typ == cnp.NPY_FLOAT32 or typ == cnp.NPY_FLOAT64)
-            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>a)
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>a))
+cdef struct SignArgs:
+    const void* v
+    Py_ssize_t stride           # in elements (any sign)
+    bint float32
 
 
-cdef inline bint same_shape(cnp.ndarray a, cnp.ndarray b):
-    cdef int nd = cnp.PyArray_NDIM(a)
-    cdef int i
-    if cnp.PyArray_NDIM(b) != nd:
-        return False
-    for i in range(nd):
-        if cnp.PyArray_DIM(a, i) != cnp.PyArray_DIM(b, i):
-            return False
-    return True
+cdef inline Py_ssize_t first_negative_in(const floating* v, Py_ssize_t stride, Py_ssize_t lo,
+                                         Py_ssize_t hi) noexcept nogil:
+    """Index of the first v[i * stride] < 0 in lo .. hi (NaN is not negative), or -1."""
+    cdef Py_ssize_t i
+    cdef int neg = 0
+    cdef floating zero = 0
+    for i in range(lo, hi):
+        neg |= v[i * stride] < zero
+    if not neg:
+        return -1
+    for i in range(lo, hi):
+        if v[i * stride] < zero:
+            return i
+    return -1
 
 
-cdef inline bint same_leading_shape(cnp.ndarray y, cnp.ndarray x):
-    cdef int i
-    for i in range(cnp.PyArray_NDIM(y)):
-        if cnp.PyArray_DIM(y, i) != cnp.PyArray_DIM(x, i):
-            return False
-    return True
+cdef double sign_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
+                       Py_ssize_t* bad) noexcept nogil:
+    cdef const SignArgs* a = <const SignArgs*>args
+    if a.float32:
+        bad[0] = first_negative_in(<const float*>a.v, a.stride, lo, hi)
+    else:
+        bad[0] = first_negative_in(<const double*>a.v, a.stride, lo, hi)
+    return 0
 
 
-def plain_float(object a):
-    """True if a is a C-contiguous float32/float64 array (no conversion needed)."""
-    return plain_float_array(a)
-
-
-def plain_labels(object y, object x):
-    """True if y is a C-contiguous int64 array of x's leading shape (class labels for the
-    rows of x, usable as they are; their values are checked by `labels`)."""
-    return (type(y) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>y) == cnp.NPY_INT64
-            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>y)
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>y)
-            and type(x) is cnp.ndarray
-            and cnp.PyArray_NDIM(<cnp.ndarray>y) + 1 == cnp.PyArray_NDIM(<cnp.ndarray>x)
-            and same_leading_shape(<cnp.ndarray>y, <cnp.ndarray>x))
-
-
-def plain_pair(object x, object t):
-    """True if x and t are C-contiguous float arrays of one dtype and one shape."""
-    return (plain_float_array(x) and plain_float_array(t)
-            and cnp.PyArray_TYPE(<cnp.ndarray>x) == cnp.PyArray_TYPE(<cnp.ndarray>t)
-            and same_shape(<cnp.ndarray>x, <cnp.ndarray>t))
-
-
-cdef inline void extent(cnp.ndarray a, Py_ssize_t* lo, Py_ssize_t* hi):
-    """[lo, hi): the bytes an array's elements occupy (any strides)."""
-    cdef Py_ssize_t start = <Py_ssize_t>cnp.PyArray_DATA(a)
-    cdef Py_ssize_t end = start
-    cdef int i
-    cdef Py_ssize_t step
-    if cnp.PyArray_SIZE(a) == 0:
-        lo[0] = hi[0] = start
-        return
-    for i in range(cnp.PyArray_NDIM(a)):
-        step = cnp.PyArray_STRIDE(a, i) * (cnp.PyArray_DIM(a, i) - 1)
-        if step < 0:
-            start += step
-        else:
-            end += step
-    lo[0] = start
-    hi[0] = end + cnp.PyArray_ITEMSIZE(a)
-
-
-def overlap(object a, object b):
-    """True if arrays a and b may share memory (their byte ranges intersect)."""
-    cdef Py_ssize_t alo, ahi, blo, bhi
-    if not isinstance(a, cnp.ndarray) or not isinstance(b, cnp.ndarray):
-        return False
-    extent(<cnp.ndarray>a, &alo, &ahi)
-    extent(<cnp.ndarray>b, &blo, &bhi)
-    return alo < bhi and blo < ahi and ahi > alo and bhi > blo
-
-
-def plain_out(object out, cnp.ndarray x):
-    """True if out can take a result like x in place: an exact ndarray of x's dtype and
-    shape, C-contiguous, aligned and writeable."""
-    return (type(out) is cnp.ndarray
-            and cnp.PyArray_TYPE(<cnp.ndarray>out) == cnp.PyArray_TYPE(x)
-            and cnp.PyArray_ISCARRAY(<cnp.ndarray>out)
-            and cnp.PyArray_ISNOTSWAPPED(<cnp.ndarray>out)
-            and same_shape(<cnp.ndarray>out, x))
+def first_negative(cnp.ndarray v, int n_threads):
+    """Flat index of the first negative value of a float array, or -1.  v is C-contiguous
+    (read flat) or 1-D with any stride that is a multiple of the item size."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(v)
+    cdef Py_ssize_t bad = -1
+    cdef SignArgs a
+    a.v = cnp.PyArray_DATA(v)
+    a.stride = 1 if cnp.PyArray_IS_C_CONTIGUOUS(v) or cnp.PyArray_NDIM(v) == 0 else \
+        cnp.PyArray_STRIDE(v, 0) // cnp.PyArray_ITEMSIZE(v)
+    a.float32 = cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32
+    with nogil:
+        blocked_sum(sign_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+    if bad == FLAG_NO_MEMORY:
+        raise MemoryError("fastloss: no memory for the block sums")
+    return bad

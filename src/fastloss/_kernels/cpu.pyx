@@ -1,23 +1,32 @@
 # cython: language_level=3
-"""What the machine and this build offer: vector instruction sets and OpenMP.
+"""What the machine and this build offer: CPU features, OpenMP, the kernels' call modes.
 
-Compiled once, for the baseline instruction set, so that it can run on every CPU and tell
-fastloss._dispatch which kernel build to load.
+Compiled once, for the baseline instruction set, so that it runs on every CPU and can tell
+fastloss._dispatch which kernel build to load (the levels and the features each needs are
+in fastloss/_build.py).
 """
-from .blocks cimport fl_omp_max_threads, fl_omp_num_procs, FL_OPENMP
+from .blocks cimport fl_omp_max_threads, fl_omp_num_procs, FL_OPENMP, VALUE, GRAD, HESS
 
 cdef extern from "fl_cpu.h" nogil:
-    int fl_cpu_level()
+    int fl_cpu_has(const char* name)
 
 cdef extern from "fl_build_info.h":
     const char* FL_BUILD_INFO       # JSON written by setup.py: compiler, flags, OpenMP
 
-_LEVELS = ("baseline", "avx2", "avx512")
+
+#: What a kernel call computes, as the kernels number it (blocks.pxd): a call passes
+#: VALUE, VALUE | GRAD or GRAD | HESS.
+MODES = {"value": VALUE, "grad": GRAD, "hess": HESS}
 
 
-def cpu_level():
-    """Best kernel build this CPU can run: "baseline", "avx2" or "avx512"."""
-    return _LEVELS[fl_cpu_level()]
+def has(str feature):
+    """True if this CPU and its operating system support `feature` ("avx2", "fma",
+    "avx512f", "f16c", ...); ValueError for a feature name fastloss does not know."""
+    cdef bytes name = feature.encode()
+    cdef int answer = fl_cpu_has(name)
+    if answer < 0:
+        raise ValueError(f"unknown CPU feature {feature!r}")
+    return bool(answer)
 
 
 def openmp_version():

@@ -43,13 +43,14 @@ cimport numpy as cnp
 from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
-from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, vmax_at,
-                      FL_LANES,
-                      fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_kl_tile_loops_f32,
-                      fl_kl_tile_loops_f64, fl_prefetch, transpose_in,
-                      transpose_in_max, transpose_out, grouped_tile, fill)
+from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES, BLOCK_MIN,
+                      VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
+                      FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, vmax_at, FL_LANES,
+                      fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
+                      transpose_in, transpose_in_max, transpose_out, grouped_tile, fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
+
+from .arrays cimport data_or_null
 
 cnp.import_array()
 
@@ -59,11 +60,6 @@ cdef enum:
     KL = 2              # KL divergence, probability targets
     KL_LOG = 3          # KL divergence, log-probability targets
 
-cdef enum:
-    NARROW_MAX = 32     # classes at most for the row-parallel (transposed) traversal
-    NARROW_ROWS = 64    # rows per narrow tile (tiles of NARROW_MAX * NARROW_ROWS elements)
-    NARROW_TILE = NARROW_MAX * NARROW_ROWS
-    NARROW_TILES = 4    # tiles a narrow block needs (z, target, weights, output)
 
 KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
 
@@ -649,12 +645,6 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return run_mode(a, lo, hi, flag, <double>0)
 
 
-cdef inline const void* data_or_null(object arr):
-    if arr is None:
-        return NULL
-    return cnp.PyArray_DATA(<cnp.ndarray>arr)
-
-
 def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
@@ -702,53 +692,3 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     if flag == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the kernel's scratch")
     return total, flag
-
-
-# ------------------------------------------------- test hooks for the row helpers ----
-
-def max_at(cnp.ndarray x):
-    """(m, i) of this build's vmax_at over a C-contiguous float array: the maximum
-    (NaN may be skipped) and an index where x equals it, or -1 (tests)."""
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
-    cdef Py_ssize_t i
-    cdef float m32
-    cdef double m64
-    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
-        i = vmax_at(<const float*>cnp.PyArray_DATA(x), n, &m32)
-        return float(m32), i
-    i = vmax_at(<const double*>cnp.PyArray_DATA(x), n, &m64)
-    return m64, i
-
-
-cdef void kl_tiles_both(const floating* z, const floating* t, floating m, Py_ssize_t n,
-                        Py_ssize_t top, floating* e1, floating* e2, double* sums) noexcept nogil:
-    cdef floating scratch[2 * TILE]
-    cdef Py_ssize_t j
-    for j in range(6 * FL_LANES):
-        sums[j] = 0
-    kl_tile(z, t, m, n, top, e1, sums, sums + FL_LANES, sums + 2 * FL_LANES, &scratch[0])
-    if floating is float:
-        fl_kl_tile_loops_f32(z, t, m, n, top, e2, sums + 3 * FL_LANES, sums + 4 * FL_LANES,
-                             sums + 5 * FL_LANES, &scratch[0])
-    else:
-        fl_kl_tile_loops_f64(z, t, m, n, top, e2, sums + 3 * FL_LANES, sums + 4 * FL_LANES,
-                             sums + 5 * FL_LANES, &scratch[0])
-
-
-def kl_tile_check(cnp.ndarray z, cnp.ndarray t, double m, Py_ssize_t top, object e1,
-                  object e2, cnp.ndarray sums):
-    """This build's one-pass KL tile (fused.h) and its tile loops on the same tile (z, t:
-    C-contiguous, same float dtype, at most TILE values), for tests that the two agree bit
-    for bit: e1 and e2 get their e (None: value only), sums (float64, 6 FL_LANES) their
-    lanes T, A, B, one after the other."""
-    cdef Py_ssize_t n = cnp.PyArray_SIZE(z)
-    if n > TILE or cnp.PyArray_SIZE(sums) != 6 * FL_LANES:
-        raise ValueError("at most TILE values, and 6 FL_LANES sums")
-    if cnp.PyArray_TYPE(z) == cnp.NPY_FLOAT32:
-        kl_tiles_both(<const float*>cnp.PyArray_DATA(z), <const float*>cnp.PyArray_DATA(t),
-                      <float>m, n, top, <float*>data_or_null(e1), <float*>data_or_null(e2),
-                      <double*>cnp.PyArray_DATA(sums))
-    else:
-        kl_tiles_both(<const double*>cnp.PyArray_DATA(z), <const double*>cnp.PyArray_DATA(t),
-                      m, n, top, <double*>data_or_null(e1), <double*>data_or_null(e2),
-                      <double*>cnp.PyArray_DATA(sums))

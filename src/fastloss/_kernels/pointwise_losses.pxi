@@ -1,0 +1,109 @@
+# The pointwise losses: one scalar helper each, and nothing else to write for a new one.
+#
+# Every helper has the same signature,
+#
+#     cdef inline floating closs_<name>(floating x, floating t, floating pw, floating param,
+#                                       floating* g, floating* h) noexcept nogil
+#
+# and returns the loss l(x, t) of one element, setting g = dl/dx and h = d2l/dx2.  `pw` is
+# the element's pos_weight (1 where the loss has none) and `param` the loss's one number
+# (Pseudo-Huber's delta; unused elsewhere).  A helper ignores what it does not need: once
+# inlined into the tile loop, the unused loads disappear.
+#
+# setup.py finds every `closs_<name>` here and generates the tile loop that dispatches to
+# them (pointwise_tiles.pxi in the build folder) and the module's KERNELS table, which maps
+# <name> to the number the Python layer passes; a loss class names its helper (`kernel`
+# in fastloss/losses.py).  Adding a pointwise loss is this helper, its row in losses.py and
+# its reference (CONTRIBUTING.md).
+#
+# Literals are typed (`cdef floating one = 1`): a bare `1.0` would make C compute a float32
+# expression in double, which is both slower and not "float32 end to end".  Each helper
+# must stay branch-free (selects, no early return) for its tile loop to vectorize.
+
+cdef inline floating closs_mse(floating x, floating t, floating pw, floating param,
+                               floating* g, floating* h) noexcept nogil:
+    # r = x - t:  l = r^2, g = 2 r, h = 2
+    cdef floating two = 2
+    cdef floating r = x - t
+    g[0] = two * r
+    h[0] = two
+    return r * r
+
+
+cdef inline floating closs_mae(floating x, floating t, floating pw, floating param,
+                               floating* g, floating* h) noexcept nogil:
+    # l = |r|, g = sign(r) with sign(0) = 0 (the subgradient at the kink) and sign(NaN) = NaN
+    # (r - r is +0 for +-0 and NaN for NaN), h = 1 (the usual gradient-boosting surrogate)
+    cdef floating one = 1
+    cdef floating r = x - t
+    g[0] = one if r > 0 else (-one if r < 0 else r - r)
+    h[0] = one
+    return vabs(r)
+
+
+cdef inline floating closs_pseudo_huber(floating x, floating t, floating pw, floating delta,
+                                        floating* g, floating* h) noexcept nogil:
+    # a = |r| / delta, S = sqrt(1 + a^2):  l = delta^2 (S - 1),  g = r / S,  h = S^-3.
+    # - S - 1 cancels for small a: there l = r^2 / (S + 1) (the same value, no cancellation).
+    # - 1 + a^2 overflows for huge a: beyond `big` (2^32 in float32, 2^500 in float64)
+    #   S = a to within 2^-64 relative, so S = a is used there.
+    # One square root and two divisions (one for "value" alone; 1 / delta is hoisted out of
+    # the loop); finite for finite r.
+    cdef floating one = 1
+    cdef floating big = 4294967296.0 if floating is float else 3.273390607896142e+150
+    cdef floating r = x - t
+    cdef floating a = vabs(r) * (one / delta)
+    cdef floating S = a if a > big else vsqrt(one + a * a)
+    cdef floating p = one / S
+    g[0] = r * p
+    h[0] = p * p * p
+    return delta * delta * (S - one) if a > one else r * r / (S + one)
+
+
+cdef inline floating closs_bce_logits(floating x, floating t, floating pw, floating param,
+                                      floating* g, floating* h) noexcept nogil:
+    # s = sigmoid(x) and sc = 1 - s = sigmoid(-x), both from e = exp(-|x|) in (0, 1] and
+    # d = 1 / (1 + e): no overflow for any finite x, no cancellation in 1 - s.
+    # softplus(+-x) = max(+-x, 0) + log1p(e), and
+    # l = pw t softplus(-x) + (1 - t) softplus(x) = (pw t + 1 - t) log1p(e) + (x >= 0 ? (1 - t) x : -pw t x):
+    # both terms >= 0 for t in [0, 1], so no cancellation; finite for |x| up to 1e30 and beyond.
+    # g = (1 - t) s - pw t sc  (= (pw t + 1 - t) s - pw t),  h = (pw t + 1 - t) s sc.
+    cdef floating one = 1
+    cdef floating e = vexp_nonpos(-vabs(x))
+    cdef floating d = one / (one + e)
+    cdef bint pos = x >= 0
+    cdef floating ed = e * d
+    cdef floating s = d if pos else ed
+    cdef floating sc = ed if pos else d
+    cdef floating a = pw * t
+    cdef floating b = one - t
+    g[0] = b * s - a * sc
+    h[0] = (a + b) * s * sc
+    return (a + b) * vlog1p_unit(e, d) + (b * x if pos else -a * x)
+
+
+cdef inline floating closs_bce_probs(floating p, floating t, floating pw, floating param,
+                                     floating* g, floating* h) noexcept nogil:
+    # Input p is a probability.  As torch.nn.functional.binary_cross_entropy: each log is
+    # clamped at -100 and the gradient divides by max(p (1 - p), 1e-12), so p = 0 or 1 give
+    # finite values.  log(1 - p) is computed as log1p(-p) (exact for small p).
+    # l = -(pw t log p + (1 - t) log(1 - p)),
+    # g = ((pw t + 1 - t) p - pw t) / max(p (1 - p), eps),
+    # h = d g / d p = (pw t (1 - p)^2 + (1 - t) p^2) / (p (1 - p))^2 where p (1 - p) > eps,
+    #     else (pw t + 1 - t) / eps (the clamped gradient is linear in p there).
+    cdef floating one = 1
+    cdef floating eps = 1e-12
+    cdef floating lo = -100
+    cdef floating lp = vlog(p)
+    cdef floating lq = vlog1p(-p)
+    cdef floating q = one - p
+    cdef floating a = pw * t
+    cdef floating b = one - t
+    cdef floating d = p * q
+    cdef bint clamped = d <= eps
+    cdef floating rd = one / (eps if clamped else d)
+    lp = lp if lp > lo else lo
+    lq = lq if lq > lo else lo
+    g[0] = ((a + b) * p - a) * rd
+    h[0] = (a + b) * rd if clamped else (a * q * q + b * p * p) * (rd * rd)
+    return -(a * lp + b * lq)
