@@ -37,7 +37,7 @@ def rng():
 
 
 def tolerances(dtype):
-    """SPEC.md: float64 to 1e-12 relative; float32 values to 1e-6 relative and gradients
+    """docs/contract.md: float64 to 1e-12 relative; float32 values to 1e-6 relative and gradients
     to 1e-6 absolute + 1e-5 relative."""
     if np.dtype(dtype) == np.float64:
         return dict(rtol=1e-12, atol=0), dict(rtol=1e-12, atol=1e-300)
@@ -50,7 +50,7 @@ def assert_value(actual, expected, dtype):
 
 
 def assert_grad(actual, expected, dtype):
-    """Elementwise to the SPEC.md tolerance, except that an entry formed by cancellation
+    """Elementwise to the docs/contract.md tolerance, except that an entry formed by cancellation
     (e.g. A p_c - a_c with p_c close to a_c / A) is held to the tolerance relative to the
     array's largest entry: no floating-point evaluation, PyTorch's included, keeps the
     relative precision of a difference of nearly equal terms."""

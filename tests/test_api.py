@@ -1,5 +1,5 @@
 """The call protocol shared by every loss: arguments, errors, dtypes, layouts, `out`,
-threads and determinism (SPEC.md, "Methods" and "Dtypes and layouts")."""
+threads and determinism (docs/contract.md, "Methods" and "Dtypes and layouts")."""
 import doctest
 import os
 import subprocess

@@ -1,5 +1,5 @@
 """Cross-entropy, binary cross-entropy and KL divergence against PyTorch float64 autograd,
-NumPy references, finite differences and mpmath, plus the edge cases of SPEC.md."""
+NumPy references, finite differences and mpmath, plus the edge cases of docs/contract.md."""
 import mpmath
 import numpy as np
 import pytest

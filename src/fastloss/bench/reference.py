@@ -134,7 +134,7 @@ def kl_probs(q, t):
 
 
 def reduce(loss, grad, hess, reduction, weight=None, denom=None, per_row=False):
-    """Apply SPEC.md's weights and reductions.
+    """Apply docs/contract.md's weights and reductions.
 
     loss: per-sample losses; grad, hess: per element (for per_row losses the last axis is
     classes).  weight: per-sample weights broadcastable to loss.shape (None: ones).
