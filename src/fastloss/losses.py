@@ -76,6 +76,30 @@ class PseudoHuber(Pointwise):
     kernel_param = "delta"
 
 
+class Huber(Pointwise):
+    """Huber loss (PyTorch's ``HuberLoss``): quadratic near the target, linear beyond ``delta``.
+
+    With ``r = x - t``: ``l = r^2 / 2`` for ``|r| <= delta``, else ``delta (|r| - delta / 2)``;
+    ``grad = clip(r, -delta, delta)``; ``hess = 1`` inside and ``0`` outside.  Values and
+    gradients equal PyTorch's bit for bit.  ``Huber(delta) / delta`` is PyTorch's
+    ``SmoothL1Loss(beta=delta)``.
+
+    {parameters}
+
+    Example
+    -------
+    >>> import fastloss
+    >>> fastloss.Huber(delta=1.0)([0.5, 3.0], [0.0, 0.0], reduction="none")
+    array([0.125, 2.5  ])
+    """
+    name = "huber"
+    kernel = "huber"
+    params = (Param("delta", 1.0, positive_finite,
+                    "Where the loss turns from quadratic to linear: finite and > 0.",
+                    examples=(0.3, 4.0)),)
+    kernel_param = "delta"
+
+
 class BinaryCrossEntropy(Pointwise):
     """Binary cross-entropy, elementwise (multi-label): targets are probabilities in [0, 1].
 

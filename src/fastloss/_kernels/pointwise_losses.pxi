@@ -107,3 +107,18 @@ cdef inline floating closs_bce_probs(floating p, floating t, floating pw, floati
     g[0] = ((a + b) * p - a) * rd
     h[0] = (a + b) * rd if clamped else (a * q * q + b * p * p) * (rd * rd)
     return -(a * lp + b * lq)
+
+
+cdef inline floating closs_huber(floating x, floating t, floating pw, floating delta,
+                                 floating* g, floating* h) noexcept nogil:
+    # PyTorch's HuberLoss.  r = x - t; inside (|r| <= delta): l = r^2 / 2, g = r, h = 1;
+    # outside: l = delta (|r| - delta / 2), g = delta sign(r), h = 0.  Both pieces are
+    # evaluated in PyTorch's order, so the values agree bit for bit (at |r| == delta both
+    # are 0.5 delta^2, rounded once).  NaN gives NaN in l, g and h.
+    cdef floating one = 1, zero = 0, half = 0.5
+    cdef floating r = x - t
+    cdef floating a = vabs(r)
+    cdef bint inside = a <= delta
+    g[0] = r if inside else (delta if r > zero else (-delta if r < zero else r))
+    h[0] = one if inside else (zero if a > delta else r)
+    return half * r * r if inside else delta * (a - half * delta)

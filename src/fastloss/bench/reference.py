@@ -245,6 +245,13 @@ def pseudo_huber(x, t, delta=1.0):
     return _pointwise(_pseudo_huber(x, t, delta))
 
 
+def huber(x, t, delta=1.0):
+    r = x - t
+    inside = np.abs(r) <= delta
+    loss = np.where(inside, 0.5 * r * r, delta * (np.abs(r) - 0.5 * delta))
+    return loss, np.clip(r, -delta, delta), inside.astype(r.dtype), None
+
+
 def binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
     pw = 1.0 if pos_weight is None else pos_weight
     return _pointwise((bce_logits if from_logits else bce_probs)(x, t, pw))
@@ -278,6 +285,11 @@ def torch_pseudo_huber(x, t, delta=1.0):
     import torch                        # PyTorch has none: its formula, under autograd,
     r = x - t                           # as r^2 / (S + 1) = delta^2 (S - 1): no cancellation
     return r * r / (torch.sqrt(1 + (r / delta) ** 2) + 1)
+
+
+def torch_huber(x, t, delta=1.0):
+    import torch
+    return torch.nn.functional.huber_loss(x, t, delta=delta, reduction="none")
 
 
 def torch_binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
