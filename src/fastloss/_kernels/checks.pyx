@@ -158,12 +158,17 @@ cdef struct SignArgs:
 
 cdef inline Py_ssize_t first_negative_in(const floating* v, Py_ssize_t stride, Py_ssize_t lo,
                                          Py_ssize_t hi) noexcept nogil:
-    """Index of the first v[i * stride] < 0 in lo .. hi (NaN is not negative), or -1."""
+    """Index of the first v[i * stride] < 0 in lo .. hi (NaN is not negative), or -1.
+    Contiguous data take a loop of their own, which vectorizes."""
     cdef Py_ssize_t i
     cdef int neg = 0
     cdef floating zero = 0
-    for i in range(lo, hi):
-        neg |= v[i * stride] < zero
+    if stride == 1:
+        for i in range(lo, hi):
+            neg |= v[i] < zero
+    else:
+        for i in range(lo, hi):
+            neg |= v[i * stride] < zero
     if not neg:
         return -1
     for i in range(lo, hi):
