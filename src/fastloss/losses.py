@@ -100,6 +100,37 @@ class Huber(Pointwise):
     kernel_param = "delta"
 
 
+def _log_input(value) -> bool:
+    if value is not True and value != 1:
+        raise ValueError(f"must be True (the input is the log of the rate, as in PyTorch's "
+                         f"default); got {value!r}")
+    return True
+
+
+class PoissonNLL(Pointwise):
+    """Poisson negative log-likelihood (PyTorch's ``PoissonNLLLoss(log_input=True,
+    full=False)``), for counts: the input is the log of the rate.
+
+    ``l = exp(x) - t x``, ``grad = exp(x) - t``, ``hess = exp(x)``.  Targets are counts and
+    must be ``>= 0`` (``ValueError`` otherwise).  As in PyTorch, the constant
+    ``log(t!)`` is left out, and ``exp(x)`` overflows to ``inf`` for ``x`` beyond 88.7
+    (float32) or 709.8 (float64).
+
+    {parameters}
+
+    Example
+    -------
+    >>> import numpy as np, fastloss
+    >>> round(fastloss.PoissonNLL()(np.log([2.0, 0.5]), [3.0, 0.0]), 6)
+    0.210279
+    """
+    name = "poisson_nll"
+    kernel = "poisson_nll"
+    target = "count"
+    params = (Param("log_input", True, _log_input,
+                    "The input is the log of the Poisson rate; only True is supported."),)
+
+
 class BinaryCrossEntropy(Pointwise):
     """Binary cross-entropy, elementwise (multi-label): targets are probabilities in [0, 1].
 

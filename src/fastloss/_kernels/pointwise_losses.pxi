@@ -122,3 +122,18 @@ cdef inline floating closs_huber(floating x, floating t, floating pw, floating d
     g[0] = r if inside else (delta if r > zero else (-delta if r < zero else r))
     h[0] = one if inside else (zero if a > delta else r)
     return half * r * r if inside else delta * (a - half * delta)
+
+
+cdef inline floating closs_poisson_nll(floating x, floating t, floating pw, floating param,
+                                       floating* g, floating* h) noexcept nogil:
+    # PyTorch's PoissonNLLLoss(log_input=True, full=False): x is the log of the rate and t
+    # a count >= 0 (checked before the call).  l = exp(x) - t x, g = exp(x) - t, h = exp(x).
+    # Near the optimum exp(x) and t x (and t) nearly cancel: with exp(x) rounded to float32
+    # the loss would keep only a few digits there, so float32 input is evaluated in float64
+    # and rounded once (the one exception to "float32 end to end"; an exp per element either
+    # way).  As in PyTorch, exp(x) overflows to inf beyond x = 88.7 (float32) or 709.8.
+    cdef double xd = x, td = t
+    cdef double e = vexp(xd)
+    g[0] = <floating>(e - td)
+    h[0] = <floating>e
+    return <floating>(e - td * xd)

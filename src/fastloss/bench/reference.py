@@ -252,6 +252,11 @@ def huber(x, t, delta=1.0):
     return loss, np.clip(r, -delta, delta), inside.astype(r.dtype), None
 
 
+def poisson_nll(x, t, log_input=True):
+    e = np.exp(x)
+    return e - t * x, e - t, e, None
+
+
 def binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
     pw = 1.0 if pos_weight is None else pos_weight
     return _pointwise((bce_logits if from_logits else bce_probs)(x, t, pw))
@@ -290,6 +295,12 @@ def torch_pseudo_huber(x, t, delta=1.0):
 def torch_huber(x, t, delta=1.0):
     import torch
     return torch.nn.functional.huber_loss(x, t, delta=delta, reduction="none")
+
+
+def torch_poisson_nll(x, t, log_input=True):
+    import torch
+    return torch.nn.functional.poisson_nll_loss(x, t, log_input=True, full=False,
+                                                reduction="none")
 
 
 def torch_binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
