@@ -59,21 +59,23 @@ def calls(draw):
     softmax = cls.family == "softmax"
     ndim = draw(st.integers(1 if softmax else 0, 3))
     dims = [draw(st.integers(0, 6)) for _ in range(ndim)]
+    axis = -1
     if softmax:
-        dims[-1] = draw(st.sampled_from([1, 2, 3, 5, 16, 33, 70]))   # narrow and wide rows
+        axis = params["axis"] % ndim
+        dims[axis] = draw(st.sampled_from([1, 2, 3, 5, 16, 33, 70]))  # narrow and wide rows
     shape = tuple(dims)
     dtype = np.dtype(draw(st.sampled_from(["float32", "float64", "float16", "int32"])))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     compute = np.dtype(np.float32) if dtype == np.float32 else np.dtype(np.float64)
     if "class_weight" in params and draw(st.booleans()):
-        params["class_weight"] = rng.uniform(0, 2, shape[-1])
+        params["class_weight"] = rng.uniform(0, 2, shape[axis])
     loss = cls(**params)
 
     x = input_for(loss, shape, rng)
     if dtype.kind == "i":
         x = np.round(x * 2) if getattr(loss, "from_logits", True) else np.ones(shape)
     x = x.astype(dtype)
-    sample_shape = shape[:-1] if softmax else shape
+    sample_shape = shape[:axis] + shape[axis + 1:] if softmax else shape
     target = np.asarray(target_for(loss, x.astype(compute), rng,
                                    labels=draw(st.booleans())))
     if target.dtype.kind in "iu":
@@ -102,7 +104,7 @@ def calls(draw):
         target = np.zeros(shape + (2,))
     elif fault == "bad_label" and target.dtype.kind in "iu" and target.size:
         target = target.astype(np.int64)
-        target.flat[-1] = shape[-1] + 3
+        target.flat[-1] = shape[axis] + 3
     elif fault == "negative_weight" and weight is not None and weight.size:
         weight.flat[0] = -1.0
     elif fault == "weight_shape" and sample_shape:
@@ -170,9 +172,10 @@ def reference(call):
         t = t.astype(call["compute"]).astype(np.float64)
     l, g, h, denom = ref.by_name(loss.name)(x, t, **loss.get_params())
     per_row = loss.family == "softmax"
-    sample_shape = x.shape[:-1] if per_row else x.shape
+    axis = loss.axis % x.ndim if per_row else -1
+    sample_shape = x.shape[:axis] + x.shape[axis + 1:] if per_row else x.shape
     w = ref.expand_weight(call["weight"], sample_shape)
-    return ref.reduce(l, g, h, call["reduction"], w, denom, per_row)
+    return ref.reduce(l, g, h, call["reduction"], w, denom, per_row, axis)
 
 
 def run(call):

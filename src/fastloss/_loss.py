@@ -23,9 +23,9 @@ from numpy.typing import ArrayLike
 
 from . import _dispatch
 from ._kernels import checks, cpu, layout
-from ._validation import (F32, F64, REDUCTIONS, as_array, as_float, check_no_overlap,
-                          check_out, check_reduction, check_same_shape, checked_weights,
-                          readable, resolve_threads, rows_view)
+from ._validation import (F32, F64, REDUCTIONS, aligned_c, as_array, as_float,
+                          check_no_overlap, check_out, check_reduction, check_same_shape,
+                          checked_weights, readable, resolve_threads)
 
 VALUE, GRAD, HESS = cpu.MODES["value"], cpu.MODES["grad"], cpu.MODES["hess"]
 
@@ -78,6 +78,12 @@ def flag(value) -> bool:
 
 
 _INT64 = np.iinfo(np.int64)
+
+
+def integer(value) -> int:
+    if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
+        raise ValueError(f"must be an integer; got {value!r}")
+    return int(value.__index__())
 
 
 def int64_index(value) -> int:
@@ -410,7 +416,8 @@ class Pointwise(Loss):
 # ------------------------------------------------------------------ softmax family ----
 
 class Softmax(Loss):
-    """A loss over the last axis (classes): one value per row, shape input.shape[:-1].
+    """A loss over one axis, the classes (`axis`, the last by default): one value per row,
+    of the input's shape without that axis.
 
     A row says which kernel kind a target selects (`_targets`) and may weight classes
     (`class_weight` parameter), smooth labels or ignore a label value."""
@@ -421,8 +428,10 @@ class Softmax(Loss):
 
     __slots__ = ()
 
-    def _targets(self, target, x):
-        """(kernel kind name, int64 labels or None, float targets or None)."""
+    def _targets(self, target, x, axis):
+        """(kernel kind name, int64 labels or None, float targets or None) for input x
+        whose classes are on `axis`; labels have x's shape without that axis, float
+        targets x's shape."""
         raise NotImplementedError
 
     def _class_weight(self, dtype, n_cls):
@@ -436,15 +445,19 @@ class Softmax(Loss):
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
         x = input if layout.plain_float(input) else as_float(input, "input")
-        if x.ndim == 0 or x.shape[-1] == 0:
-            raise ValueError(f"input must have a last axis of at least one class; "
+        axis = self._values["axis"]
+        if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] == 0:
+            raise ValueError(f"input must have an axis {axis} of at least one class; "
                              f"got shape {x.shape}")
+        axis %= x.ndim
         dtype = x.dtype
-        sample_shape, n_cls = x.shape[:-1], x.shape[-1]
-        if self.takes_labels and layout.plain_labels(target, x):   # common: ~50 ns
+        n_cls = x.shape[axis]
+        sample_shape = x.shape[:axis] + x.shape[axis + 1:]
+        xl = x if axis == x.ndim - 1 else np.moveaxis(x, axis, -1)   # classes last: a view
+        if self.takes_labels and layout.plain_labels(target, xl):   # common: ~50 ns
             kind, y, t = "ce_index", target, None
         else:
-            kind, y, t = self._targets(target, x)
+            kind, y, t = self._targets(target, x, axis)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
@@ -467,12 +480,37 @@ class Softmax(Loss):
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
         softmax = _dispatch.kernels.softmax
         total, bad = softmax.softmax(
-            softmax.KINDS[kind], mode, self._values.get("from_logits", True), rows_view(x), y,
-            None if t is None else rows_view(t), cw, cw_sum, w, group, value, grad, hess,
-            _scale(reduction, total_w), self._smoothing(), ignore, nt)
+            softmax.KINDS[kind], mode, self._values.get("from_logits", True),
+            class_view(x, axis), y, None if t is None else class_view(t, axis), cw, cw_sum, w,
+            group, value, None if grad is None else class_view(grad, axis),
+            None if hess is None else class_view(hess, axis), _scale(reduction, total_w),
+            self._smoothing(), ignore, nt)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
+
+
+def class_view(arr: np.ndarray, axis: int) -> np.ndarray:
+    """`arr` as a 3-D (outer, classes, inner) array the softmax kernels read in place: its
+    strides multiples of the item size, aligned, and either inner == 1 with contiguous
+    classes or an inner stride of one item.  A view where the layout allows (PyTorch's
+    (N, C, d1, ..., dk) tensors included), else a C-contiguous copy."""
+    shape = arr.shape
+    dims = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+    view = None
+    if arr.flags.aligned:
+        view = arr.view()
+        try:
+            view.shape = dims                           # no copy, or AttributeError
+        except AttributeError:
+            view = None
+    if view is not None:
+        item = arr.itemsize
+        s0, s1, s2 = view.strides
+        ok = s0 % item == 0 and s1 % item == 0 and (s1 == item if dims[2] == 1 else s2 == item)
+        if ok:
+            return view
+    return aligned_c(np.ascontiguousarray(arr)).reshape(dims)
 
 
 def _labels_changed(y, bad, n_cls, ignore_index):
@@ -488,7 +526,6 @@ def _labels_changed(y, bad, n_cls, ignore_index):
 def class_labels(target, n_cls) -> np.ndarray:
     """Integer class labels as aligned C-contiguous int64 (values are checked by the
     kernels' pre-pass)."""
-    from ._validation import aligned_c
     y = as_array(target, "target")
     if y.dtype.kind == "u" and y.size and y.max() > _INT64.max:
         pos = np.unravel_index(int(np.argmax(y)), y.shape)

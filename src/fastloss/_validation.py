@@ -80,19 +80,6 @@ def readable(arr: np.ndarray) -> np.ndarray:
     return aligned_c(arr)
 
 
-def rows_view(arr: np.ndarray) -> np.ndarray:
-    """`arr` as a 2-D (rows, classes) array with contiguous classes, a view if possible
-    (aligned, as in `readable`)."""
-    n_cls = arr.shape[-1]
-    if arr.flags.aligned:
-        if arr.flags.c_contiguous:
-            return arr if arr.ndim == 2 else arr.reshape(-1, n_cls)
-        if (arr.ndim == 2 and arr.strides[1] == arr.itemsize
-                and arr.strides[0] % arr.itemsize == 0):
-            return arr
-    return aligned_c(arr).reshape(-1, n_cls)
-
-
 def check_same_shape(input: np.ndarray, target: np.ndarray, what: str = "target") -> None:
     if input.shape != target.shape:
         raise ValueError(f"{what} shape {target.shape} does not match input shape "

@@ -10,7 +10,7 @@ derived from this table (`LOSSES`).  CONTRIBUTING.md says how to add a row.
 from __future__ import annotations
 
 from ._loss import (LOSSES, Loss, Param, Pointwise, Softmax, class_labels, flag, functional,
-                    int64_index, positive_finite, unit_interval, weight_vector)
+                    int64_index, integer, positive_finite, unit_interval, weight_vector)
 from ._validation import as_array, as_float, check_same_shape, compute_dtype
 
 # ------------------------------------------------------------------ pointwise rows ----
@@ -225,7 +225,11 @@ class CrossEntropy(Softmax):
                     examples=(0,)),
               Param("label_smoothing", 0.0, unit_interval,
                     "Weight e in [0, 1] of the uniform distribution mixed into the target.",
-                    examples=(0.1,)))
+                    examples=(0.1,)),
+              Param("axis", -1, integer,
+                    "The input's axis that holds the classes (PyTorch's layout (N, C, ...) "
+                    "is axis=1); labels have the input's shape without it.",
+                    examples=(0,)))
 
     def _class_weight(self, dtype, n_cls):
         cw = self._array("class_weight", dtype)
@@ -236,12 +240,12 @@ class CrossEntropy(Softmax):
                              f"classes (expected shape ({n_cls},))")
         return cw, float(self.class_weight.sum())
 
-    def _targets(self, target, x):
+    def _targets(self, target, x, axis):
         tgt = as_array(target, "target")
-        sample_shape = x.shape[:-1]
+        sample_shape = x.shape[:axis] + x.shape[axis + 1:]
         if tgt.shape == sample_shape:
             if tgt.dtype.kind in "iu":
-                return "ce_index", class_labels(tgt, x.shape[-1]), None
+                return "ce_index", class_labels(tgt, x.shape[axis]), None
             if tgt.dtype.kind in "fbc":
                 raise ValueError(f"class indices must be integers; got a target of dtype "
                                  f"{tgt.dtype} and shape {tgt.shape} (for probabilities, "
@@ -285,9 +289,13 @@ class KLDivergence(Softmax):
     params = (Param("from_logits", True, flag,
                     "True: the input holds logits; False: probabilities.", examples=(False,)),
               Param("log_target", False, flag,
-                    "True: the target holds log-probabilities.", examples=(True,)))
+                    "True: the target holds log-probabilities.", examples=(True,)),
+              Param("axis", -1, integer,
+                    "The input's axis that holds the classes (distributions); PyTorch's "
+                    "layout (N, C, ...) is axis=1.",
+                    examples=(0,)))
 
-    def _targets(self, target, x):
+    def _targets(self, target, x, axis):
         t = as_float(target, "target", x.dtype)
         check_same_shape(x, t)
         return ("kl_log" if self.log_target else "kl"), None, t

@@ -1,11 +1,13 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, initializedcheck=False, cdivision=True
-"""Softmax losses over the last axis: cross-entropy and KL divergence.
+"""Softmax losses over one axis (the classes): cross-entropy and KL divergence.
 
 Design
 ------
-Input is a stack of rows (N, C): contiguous classes, any row stride.  From logits, every
-loss here is a function of the row's softmax p = exp(z - m) / S, m = max(z), S = sum exp(z - m),
-and of effective target weights a_c:
+Input is a stack of rows of C classes.  A row's classes are either contiguous (classes on
+the last axis, any row stride) or a fixed stride apart (classes on an inner axis, as in
+PyTorch's (N, C, d1, ..., dk) layout: the classes of one pixel are d1 * ... * dk apart).
+From logits, every loss here is a function of the row's softmax p = exp(z - m) / S,
+m = max(z), S = sum exp(z - m), and of effective target weights a_c:
 
     loss  l = sum_c a_c (log S + m - z_c) + sum_c a_c lambda_c   (terms with a_c = 0 are 0)
     grad  g_c = A p_c - a_c,  A = sum_c a_c        hess  h_c = A p_c (1 - p_c)
@@ -20,20 +22,25 @@ maximum, ties included): a confident correct prediction gets its tiny loss to fu
 relative precision instead of log(1 + tiny) = 0.  Sums over classes accumulate in
 float64 in both dtypes; everything elementwise stays in the input's dtype.
 
-Two traversals, chosen by C, share the per-row formulas (``finish_*``):
+Two traversals share the per-row formulas (``finish_*``):
 
-* wide rows (C > NARROW_MAX): row by row, in chunks of TILE classes: max; exp(z - m)
-  written straight into the gradient row (a stack chunk for value-only calls) and summed;
-  then one scaling pass over the row while it is still in cache.  KL from probability
-  targets does a chunk's exp, log and sums in one pass (fused.h).
-* narrow rows (C <= NARROW_MAX, e.g. 2-16 classes): NARROW_ROWS rows at once, transposed
-  into (C, rows) stack tiles so that every step is a vector operation across rows instead
-  of a short scalar loop per row.  The transposes in and out (reduce.h) go through
-  registers with AVX2 and AVX-512 (blocks of 4 to 16 rows and classes).
+* wide rows (contiguous classes, C > NARROW_MAX): row by row, in chunks of TILE classes:
+  max; exp(z - m) written straight into the gradient row (a stack chunk for value-only
+  calls) and summed; then one scaling pass over the row while it is still in cache.  KL
+  from probability targets does a chunk's exp, log and sums in one pass (kl_tile).
+* row tiles (C <= NARROW_MAX, e.g. 2-16 classes, or classes a stride apart): up to
+  NARROW_ROWS rows at once, as a (C, rows) tile, so that every step is a vector operation
+  across rows instead of a short scalar loop per row.  Contiguous classes are transposed
+  in and out through registers (AVX2, AVX-512); classes a stride apart are already
+  stored that way, and are copied in and out class by class.
 
 From probabilities (from_logits=False) the loss is elementwise within a row,
 -a_c clamp(log p_c, -100) (KL: a_c (log a_c - clamp(log q_c, -100))), with the gradient
 -a_c / max(p_c, 1e-12) and its derivative as Hessian (PyTorch's clamps).
+
+Cross-entropy with labels from logits may write its gradient over its input (the fused
+linear cross-entropy does): every traversal reads what it needs of a row before it writes
+that row's gradient.
 
 The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
 """
@@ -47,7 +54,8 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES, 
                       VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
                       FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
-                      transpose_in, transpose_in_max, transpose_out, grouped_tile, fill)
+                      transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
+                      fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 from .arrays cimport data_or_null
@@ -64,27 +72,43 @@ cdef enum:
 KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
 
 
+# Where row r's class c is, in elements from `data`: (r // inner) * outer + r % inner +
+# c * cls.  Classes on the last axis: inner = 1, cls = 1, outer = the row stride.  Classes
+# on the middle axis of an (N, C, S) layout: inner = S, cls = the class axis's stride
+# (S when contiguous), outer = the stride of N; the S rows of one N are adjacent.
+cdef struct Rows:
+    void* data                  # const for the input and targets
+    Py_ssize_t outer
+    Py_ssize_t inner
+    Py_ssize_t cls
+
+
 cdef struct Args:
     int kind
     int mode                    # VALUE, VALUE | GRAD or GRAD | HESS
     bint float32                # the data are float32 (else float64)
     bint from_logits
     Py_ssize_t n_cls
-    const void* x               # input rows, classes contiguous
-    Py_ssize_t x_row            # row stride in elements
-    const long long* y          # CE_INDEX: class labels (validated)
+    Rows x                      # input
+    Rows t                      # CE_PROBS, KL, KL_LOG: targets, laid out like the input
+    Rows g                      # gradient and Hessian (same offsets for both), or NULL
+    void* hess                  # the Hessian's data (g.data is the gradient's)
+    const long long* y          # CE_INDEX: class labels, one per row (validated)
     long long ignore_index
-    const void* t               # CE_PROBS, KL, KL_LOG: target rows
-    Py_ssize_t t_row
     const void* cw              # class weights or NULL
     double cw_sum               # sum of class weights (C without them)
     const void* sw              # sample weight per row or NULL; row r uses sw[r // sw_group]
     Py_ssize_t sw_group
     void* value                 # per-row weighted losses ("none") or NULL
-    void* grad                  # (rows, C) C-contiguous, or NULL
-    void* hess
     double scale                # factor of grad and hess: 1 / denominator for "mean"
     double smoothing            # label smoothing eps (cross-entropy)
+
+
+cdef inline Py_ssize_t row_at(const Rows* rows, Py_ssize_t r) noexcept nogil:
+    """Offset of row r's first class."""
+    if rows.inner == 1:
+        return r * rows.outer
+    return (r // rows.inner) * rows.outer + r % rows.inner
 
 
 # ------------------------------------------------------------------ per-row formulas ----
@@ -123,12 +147,16 @@ cdef inline floating finish_index(floating T, floating k, floating D, floating g
     return keep * wy * (L + gap_y) + eps_c * (cw_sum * L + D)
 
 
-cdef inline floating finish_dense(floating T, floating k, floating A, floating B, floating s,
+cdef inline floating finish_dense(double T, floating k, double A, double B, floating s,
                                   floating* f, floating* As) noexcept nogil:
-    """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p)."""
-    f[0] = s * A / (k + T)
-    As[0] = s * A
-    return A * log_sum(T, k) + B
+    """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p).
+    The loss A log S + B is formed in float64 from the float64 sums: its two terms nearly
+    cancel when the target is close to the softmax (a small KL divergence), and log S in
+    the input's dtype would leave a float32 loss only a few correct digits there."""
+    cdef double kd = k
+    f[0] = s * <floating>A / (k + <floating>T)
+    As[0] = s * <floating>A
+    return <floating>(A * vlog1p((kd - 1) + T) + B)
 
 
 cdef inline void dense_terms(int kind, const floating* av, const floating* t,
@@ -192,66 +220,61 @@ cdef inline bint bad_label(long long y, Py_ssize_t n_cls, long long ignore) noex
     return (<unsigned long long>y >= <unsigned long long>n_cls) & (y != ignore)
 
 
-# ------------------------------------------------------------------ wide rows ----
-
-cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating** hrow,
-                          const floating** trow, long long* y, Py_ssize_t* flag,
-                          Mode mode) noexcept nogil:
-    """Point at row r's gradient and Hessian rows (as the mode needs) and its target (a
-    label or a target row).  An ignored row gets zero outputs, and False is returned; so
-    does a row whose label is out of range, which is flagged (see bad_label)."""
-    cdef floating zero = 0
-    if Mode is not value_only:
-        grow[0] = <floating*>a.grad + r * a.n_cls
-    if Mode is grad_and_hess:
-        hrow[0] = <floating*>a.hess + r * a.n_cls
-    if a.kind != CE_INDEX:
-        trow[0] = <const floating*>a.t + r * a.t_row
-        return True
-    memcpy(y, a.y + r, sizeof(long long))      # read once: y is what gets checked and used
-    if y[0] != a.ignore_index:
-        if not bad_label(y[0], a.n_cls, a.ignore_index):
-            return True
+cdef inline bint label_of(const Args* a, Py_ssize_t r, long long* y,
+                          Py_ssize_t* flag) noexcept nogil:
+    """Row r's label into *y, read once; False if the row is ignored or its label is out
+    of range (then flagged)."""
+    memcpy(y, a.y + r, sizeof(long long))
+    if y[0] == a.ignore_index:
+        return False
+    if bad_label(y[0], a.n_cls, a.ignore_index):
         if flag[0] == FLAG_NONE:
             flag[0] = r
-    if Mode is not value_only:
-        fill(grow[0], a.n_cls, zero)
-    if Mode is grad_and_hess:
-        fill(hrow[0], a.n_cls, zero)
-    return False
+        return False
+    return True
 
 
-cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
-                     Py_ssize_t* flag, Mode mode) noexcept nogil:
-    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
-    to `last` belong to the same block (and may be prefetched)."""
+cdef inline void zero_row(floating* row, Py_ssize_t n, Py_ssize_t stride) noexcept nogil:
+    cdef Py_ssize_t c
+    cdef floating zero = 0
+    if stride == 1:
+        fill(row, n, zero)
+    else:
+        for c in range(n):
+            row[c * stride] = zero
+
+
+# ------------------------------------------------------------------ wide rows ----
+# Classes contiguous, C > NARROW_MAX: row by row.  wide_sums makes pass 2 (exp and the row
+# sums), wide_grad pass 3 (gradient and Hessian from e).
+
+cdef struct WideSums:
+    double T                    # sum of e = exp(z - m) over every class but `top`
+    double A                    # dense targets: sum of a_c
+    double B                    # dense targets: sum of a_c (lambda_c + m - z_c)
+    double D                    # labels with smoothing: sum of w_c (m - z_c)
+
+
+cdef inline void wide_sums(const Args* a, const floating* z, const floating* trow,
+                           floating m, Py_ssize_t top, floating* e_row, bint prefetch_next,
+                           WideSums* sums, floating* scratch, Mode mode) noexcept nogil:
+    """Pass 2 over a row, a chunk of TILE classes at a time: e = exp(z - m) into e_row
+    (NULL: value only) and the row sums.  e_row may be z itself (labels only): each chunk
+    reads all it needs of z before e overwrites it.  scratch: 4 TILE values."""
     cdef Py_ssize_t C = a.n_cls
-    cdef const floating* z = <const floating*>a.x + r * a.x_row
     cdef const floating* cw = <const floating*>a.cw
-    cdef const floating* trow = NULL
-    cdef floating* grow = NULL
-    cdef floating* hrow = NULL
-    cdef floating scratch[2 * TILE]
-    cdef floating abuf[TILE]
-    cdef floating bbuf[TILE]
-    cdef floating gbuf[TILE]
+    cdef floating* ebuf = scratch                  # e of a value-only call
+    cdef floating* weights = scratch + 2 * TILE    # dense: a_c of the chunk
+    cdef floating* terms = scratch + 3 * TILE      # dense: b_c; labels: w_c (m - z_c)
     cdef floating* e
     cdef const floating* av
-    cdef Py_ssize_t c0, n, c, top
-    cdef floating m, p, k0, ps, top_q, zero = 0, one = 1
-    cdef double T = 0, A = 0, B = 0, D = 0
-    cdef double Tl[FL_LANES]                   # the row sums, in lanes (reduce.h)
+    cdef Py_ssize_t c0, n, c
+    cdef floating one = 1
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef double Tl[FL_LANES]                       # the row sums, in lanes (reduce.h)
     cdef double Al[FL_LANES]
     cdef double Bl[FL_LANES]
     cdef double Dl[FL_LANES]
-    cdef floating s = <floating>(sw_r * a.scale)
-    cdef floating eps = <floating>a.smoothing
-    cdef floating eps_c = <floating>(a.smoothing / C)
-    cdef floating l, f = 0, As = 0, gy = 0, hy = 0, wy = 1
-    cdef long long y = 0
-    if not open_row(a, r, &grow, &hrow, &trow, &y, flag, mode):
-        return 0
-    top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
     fl_lanes_zero(Tl)
     if a.kind == CE_INDEX:
         if eps_c > 0:
@@ -259,22 +282,34 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     else:
         fl_lanes_zero(Al)
         fl_lanes_zero(Bl)
-    # pass 2, chunk by chunk: e = exp(z - m) into the gradient row (or scratch), and sums
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
-        if Mode is not value_only and a.kind != CE_INDEX and last > r:
+        if prefetch_next:
             # Dense targets with a gradient are compute-bound: ask for the next row's
-            # logits now, so that its max pass does not wait for memory (KL: -4%).  With
-            # labels, or without a gradient, the rows stream and hardware prefetch does
-            # better alone (CE 20000 x 1000: +7% with this).
-            fl_prefetch(z + a.x_row + c0, n * sizeof(floating))
-        if a.kind == KL:            # all of the tile's work in one pass (fused.h)
-            kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only else grow + c0,
-                    Tl, Al, Bl, &scratch[0])
+            # logits now, so that its max pass does not wait for memory.  With labels, or
+            # without a gradient, the rows stream and the hardware prefetcher does better
+            # alone.
+            fl_prefetch(z + a.x.outer + c0, n * sizeof(floating))
+        if a.kind == KL:            # all of the chunk's work in one pass (kl_tile)
+            kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only
+                    else e_row + c0, Tl, Al, Bl, scratch)
             c0 += n
             continue
-        e = &scratch[0] if Mode is value_only else grow + c0
+        if a.kind == CE_INDEX:
+            if eps_c > 0:           # before e can overwrite z
+                for c in range(n):
+                    terms[c] = m - z[c0 + c]
+                if cw != NULL:
+                    for c in range(n):
+                        terms[c] = cw[c0 + c] * terms[c]
+                lanes_add(Dl, terms, n)
+        else:
+            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, weights)
+            dense_terms(a.kind, av, trow + c0, z + c0, m, n, terms)
+            lanes_add(Al, av, n)
+            lanes_add(Bl, terms, n)
+        e = ebuf if Mode is value_only else e_row + c0
         vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
             e[top - c0] -= one
@@ -282,242 +317,381 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
             e[top - c0] += one
         else:
             lanes_add(Tl, e, n)
-        if a.kind == CE_INDEX:
-            if eps_c > 0:
-                for c in range(n):
-                    gbuf[c] = m - z[c0 + c]
-                if cw != NULL:
-                    for c in range(n):
-                        gbuf[c] = cw[c0 + c] * gbuf[c]
-                lanes_add(Dl, &gbuf[0], n)
-        else:
-            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
-            dense_terms(a.kind, av, trow + c0, z + c0, m, n, &bbuf[0])
-            lanes_add(Al, av, n)
-            lanes_add(Bl, &bbuf[0], n)
         c0 += n
-    T = fl_lanes_total(Tl)
+    sums.T = fl_lanes_total(Tl)
+    sums.A = sums.B = sums.D = 0
     if a.kind == CE_INDEX:
         if eps_c > 0:
-            D = fl_lanes_total(Dl)
+            sums.D = fl_lanes_total(Dl)
     else:
-        A = fl_lanes_total(Al)
-        B = fl_lanes_total(Bl)
-    if a.kind == CE_INDEX:
-        if cw != NULL:
-            wy = cw[y]
-        l = finish_index(<floating>T, one, <floating>D, m - z[y], vexp_nonpos(z[y] - m), wy,
-                         s, eps, eps_c, <floating>a.cw_sum, &f, &As, &gy, &hy)
-    else:
-        l = finish_dense(<floating>T, one, <floating>A, <floating>B, s, &f, &As)
-    if Mode is value_only:
-        return sw_r * l
-    # pass 3: gradient (and Hessian) from e, still in cache
-    k0 = s * eps_c
-    ps = <floating>(1 / (1 + T))
+        sums.A = fl_lanes_total(Al)
+        sums.B = fl_lanes_total(Bl)
+
+
+cdef inline void wide_grad(const Args* a, const floating* trow, double T, floating grad_factor,
+                           floating hess_factor, floating row_scale, floating* grow,
+                           floating* hrow, floating* weights, Mode mode) noexcept nogil:
+    """Pass 3 over a row: grow holds e; turn it into the gradient
+    g_c = grad_factor e_c - row_scale a_c and write the Hessian hess_factor p_c (1 - p_c)
+    (the label's own entries are set by the caller).  weights: TILE values."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef const floating* cw = <const floating*>a.cw
+    cdef const floating* av
+    cdef floating* e
+    cdef Py_ssize_t c0, n, c
+    cdef floating p, one = 1
+    cdef floating smooth = row_scale * <floating>(a.smoothing / C)
+    cdef floating inv_sum = <floating>(1 / (1 + T))
     # 1 - p where e == 1 (the maximum, ties included): (S - 1) / S = T / S exactly;
     # elsewhere p <= 1/2 and 1 - p has no cancellation
-    top_q = <floating>(T / (1 + T))
+    cdef floating q_max = <floating>(T / (1 + T))
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
         e = grow + c0
         if Mode is grad_and_hess:
             for c in range(n):
-                p = e[c] * ps
-                hrow[c0 + c] = As * p * (top_q if e[c] == one else one - p)
+                p = e[c] * inv_sum
+                hrow[c0 + c] = hess_factor * p * (q_max if e[c] == one else one - p)
         if a.kind != CE_INDEX:
-            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
+            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, weights)
             for c in range(n):
-                e[c] = f * e[c] - s * av[c]
+                e[c] = grad_factor * e[c] - row_scale * av[c]
         elif cw == NULL:
             for c in range(n):
-                e[c] = f * e[c] - k0
+                e[c] = grad_factor * e[c] - smooth
         else:
             for c in range(n):
-                e[c] = f * e[c] - k0 * cw[c0 + c]
+                e[c] = grad_factor * e[c] - smooth * cw[c0 + c]
         c0 += n
+
+
+cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
+                     Py_ssize_t* flag, Mode mode) noexcept nogil:
+    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
+    to `last` belong to the same block (and may be prefetched)."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef const floating* z = <const floating*>a.x.data + row_at(&a.x, r)
+    cdef const floating* cw = <const floating*>a.cw
+    cdef const floating* trow = NULL
+    cdef floating* grow = NULL
+    cdef floating* hrow = NULL
+    cdef floating scratch[4 * TILE]
+    cdef WideSums sums
+    cdef Py_ssize_t top
+    cdef floating m, gap_y = 0, e_y = 0, w_y = 1, one = 1
+    cdef floating row_scale = <floating>(sw_r * a.scale)
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef floating l, grad_factor = 0, hess_factor = 0, grad_y = 0, hess_y = 0
+    cdef long long y = 0
+    if Mode is not value_only:
+        grow = <floating*>a.g.data + row_at(&a.g, r)
+    if Mode is grad_and_hess:
+        hrow = <floating*>a.hess + row_at(&a.g, r)
     if a.kind == CE_INDEX:
-        grow[y] = gy
+        if not label_of(a, r, &y, flag):
+            if Mode is not value_only:
+                fill(grow, C, <floating>0)
+            if Mode is grad_and_hess:
+                fill(hrow, C, <floating>0)
+            return 0
+    else:
+        trow = <const floating*>a.t.data + row_at(&a.t, r)
+    top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
+    if a.kind == CE_INDEX:          # before e can overwrite z
+        gap_y = m - z[y]
+        e_y = vexp_nonpos(-gap_y)
+        if cw != NULL:
+            w_y = cw[y]
+    wide_sums(a, z, trow, m, top, grow,
+              Mode is not value_only and a.kind != CE_INDEX and last > r, &sums, scratch,
+              mode)
+    if a.kind == CE_INDEX:
+        l = finish_index(<floating>sums.T, one, <floating>sums.D, gap_y, e_y, w_y, row_scale,
+                         <floating>a.smoothing, eps_c, <floating>a.cw_sum, &grad_factor,
+                         &hess_factor, &grad_y, &hess_y)
+    else:
+        l = finish_dense(sums.T, one, sums.A, sums.B, row_scale,
+                         &grad_factor, &hess_factor)
+    if Mode is value_only:
+        return sw_r * l
+    wide_grad(a, trow, sums.T, grad_factor, hess_factor, row_scale, grow, hrow, scratch, mode)
+    if a.kind == CE_INDEX:
+        grow[y] = grad_y
         if Mode is grad_and_hess:
-            hrow[y] = hy
+            hrow[y] = hess_y
     return sw_r * l
 
 
-# ------------------------------------------------------------------ narrow rows ----
+# ------------------------------------------------------------------ row tiles ----
+# Up to NARROW_ROWS rows at once as a (C, R) tile, tile[c * R + r], so that every step is a
+# loop over rows for each class and vectorizes across rows.  The steps are the helpers
+# below, in the order row_tile calls them; per-row results live in arrays of R values.
 
-cdef double narrow_rows(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
-                        floating* tiles, Py_ssize_t* flag, Mode mode) noexcept nogil:
-    """Weighted loss of rows r0 .. r0+R (R <= NARROW_ROWS, C <= NARROW_MAX) from logits.
-
-    The rows are transposed into zT[c * R + r], so that every step is a loop over rows
-    for each class: vector instructions work across rows instead of along a short row.
-    Per-row results live in arrays of R values; the per-row formulas run as one loop over
-    rows, vectorized too.  Gradient and Hessian are formed in the transposed tile and
-    copied back to rows.  `tiles` holds NARROW_TILES tiles of NARROW_MAX * NARROW_ROWS
-    values (heap memory of the block: 64 KiB in float64, too much for a thread's stack).
-    """
-    cdef Py_ssize_t C = a.n_cls
-    cdef const floating* cw = <const floating*>a.cw
-    cdef floating* zT = tiles                       # z, then e = exp(z - m)
-    cdef floating* tT = tiles + NARROW_TILE         # dense targets
-    cdef floating* aT = tiles + 2 * NARROW_TILE     # their weights a_c
-    cdef floating* oT = tiles + 3 * NARROW_TILE     # gradient or Hessian, transposed
-    cdef floating wv[NARROW_MAX]                   # class weights (ones without them)
-    cdef double sums[4][NARROW_ROWS]               # per-row sums over classes, float64:
-    cdef double* T = &sums[0][0]                   #   e below 1
-    cdef double* A = &sums[1][0]                   #   dense: a_c
-    cdef double* B = &sums[2][0]                   #   dense: a_c (lambda_c + m - z_c)
-    cdef double* D = &sums[3][0]                   #   CE_INDEX with smoothing: w_c (m - z_c)
-    cdef floating K[NARROW_ROWS]                   # classes at the maximum (a count)
-    cdef floating m[NARROW_ROWS]                   # row maximum
-    cdef floating gap[NARROW_ROWS]                 # CE_INDEX: m - z_y
-    cdef floating ey[NARROW_ROWS]                  # CE_INDEX: e_y
-    cdef floating wy[NARROW_ROWS]                  # CE_INDEX: w_y
-    cdef floating sr[NARROW_ROWS]                  # sample weight * scale (0 if ignored)
-    cdef floating lr[NARROW_ROWS]                  # weighted loss per row
-    cdef floating fr[NARROW_ROWS]                  # g_c = fr e_c - kr w_c (or - sr a_c)
-    cdef floating kr[NARROW_ROWS]
-    cdef floating pr[NARROW_ROWS]                  # 1 / S
-    cdef floating qr[NARROW_ROWS]                  # 1 - p at the maximum, exactly
-    cdef floating hr[NARROW_ROWS]                  # h_c = hr p_c (1 - p_c)
-    cdef floating gyr[NARROW_ROWS]                 # CE_INDEX: exact g_y and h_y
-    cdef floating hyr[NARROW_ROWS]
-    cdef long long yr[NARROW_ROWS]
-    cdef bint ignored[NARROW_ROWS]                 # CE_INDEX: ignored, or a bad label
-    cdef bint bad[NARROW_ROWS]                     # CE_INDEX: a bad label (see bad_label)
-    cdef int n_ignored = 0
-    cdef int n_bad = 0
-    cdef const floating* src
-    cdef floating v, p, f, As, gy, hy, zero = 0, one = 1
-    cdef floating eps = <floating>a.smoothing
-    cdef floating keep = one - eps
-    cdef floating eps_c = <floating>(a.smoothing / C)
-    cdef floating cw_sum = <floating>a.cw_sum
-    cdef floating scale = <floating>a.scale
-    cdef Py_ssize_t r, c, i
-    cdef long long y
-    for c in range(C):
-        wv[c] = one if cw == NULL else cw[c]
-    for r in range(R):
-        T[r] = 0
-        D[r] = 0                    # read by finish_index, smoothing or not
-    if a.kind != CE_INDEX:
-        for r in range(R):
-            A[r] = 0
-            B[r] = 0
-    # transpose in, row maxima
-    transpose_in_max(<const floating*>a.x + r0 * a.x_row, a.x_row, R, C, &zT[0], &m[0])
-    for r in range(R):
-        K[r] = zero
-    # what needs z itself, before it becomes e
-    if a.kind == CE_INDEX:
-        memcpy(&yr[0], a.y + r0, R * sizeof(long long))  # read once (see bad_label)
-        for r in range(R):          # (separate loops, so that each one vectorizes)
-            y = yr[r]
-            bad[r] = bad_label(y, C, a.ignore_index)
-            n_bad += bad[r]
-            ignored[r] = (y == a.ignore_index) | bad[r]
-            n_ignored += ignored[r]
-            yr[r] = 0 if ignored[r] else y
-        if n_bad and flag[0] == FLAG_NONE:
-            for r in range(R):
-                if bad[r]:
-                    flag[0] = r0 + r
-                    break
-        for r in range(R):
-            gap[r] = m[r] - zT[yr[r] * R + r]
-            wy[r] = wv[yr[r]]
-        if eps_c > 0:
-            for c in range(C):
-                for r in range(R):
-                    D[r] += wv[c] * (m[r] - zT[c * R + r])
-    else:
-        # targets tT, weights aT, terms oT (the output tile is free until the end)
-        transpose_in(<const floating*>a.t + r0 * a.t_row, a.t_row, R, C, &tT[0])
-        if a.kind == CE_PROBS:
-            for c in range(C):
-                for r in range(R):
-                    aT[c * R + r] = wv[c] * (keep * tT[c * R + r] + eps_c)
-        elif a.kind == KL_LOG:
-            for i in range(C * R):
-                aT[i] = vexp(tT[i])
+cdef inline void tile_load(const Rows* src, Py_ssize_t r0, Py_ssize_t R, Py_ssize_t C,
+                           floating* tile, floating* row_max) noexcept nogil:
+    """tile[c * R + r] = row r0 + r's class c, and row_max[r] its maximum (unless NULL).
+    Rows r0 .. r0+R of a class-strided layout must lie in one N (adjacent rows)."""
+    cdef const floating* base = <const floating*>src.data + row_at(src, r0)
+    cdef const floating* col
+    cdef Py_ssize_t r, c
+    cdef floating v
+    if src.cls == 1:                # classes contiguous: transposes through registers
+        if row_max == NULL:
+            transpose_in(base, src.outer, R, C, tile)
         else:
-            for i in range(C * R):          # KL: a_c = t_c
-                aT[i] = tT[i]
+            transpose_in_max(base, src.outer, R, C, tile, row_max)
+        return
+    if row_max != NULL:             # classes a stride apart: already (C, R) in memory
+        for r in range(R):
+            row_max[r] = base[r]
+    for c in range(C):
+        col = base + c * src.cls
+        for r in range(R):
+            tile[c * R + r] = col[r]
+        if row_max != NULL:
+            for r in range(R):
+                v = col[r]
+                row_max[r] = v if v > row_max[r] else row_max[r]
+
+
+cdef inline void tile_store(const floating* tile, Py_ssize_t R, Py_ssize_t C, const Rows* dst,
+                            void* data, Py_ssize_t r0) noexcept nogil:
+    """Row r0 + r's class c of `data` (laid out as dst) = tile[c * R + r]."""
+    cdef floating* base = <floating*>data + row_at(dst, r0)
+    cdef floating* col
+    cdef Py_ssize_t r, c
+    if dst.cls == 1:
+        transpose_out(tile, R, C, base)         # rows of C contiguous values
+        return
+    for c in range(C):
+        col = base + c * dst.cls
+        for r in range(R):
+            col[r] = tile[c * R + r]
+
+
+cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* z_t,
+                            const floating* row_max, const floating* class_w,
+                            long long* labels, bint* skip, floating* gap_label,
+                            floating* w_label, double* smooth_sum,
+                            Py_ssize_t* flag) noexcept nogil:
+    """Cross-entropy with labels, what needs z itself (before it becomes e): the labels,
+    read once and checked again (skip[r]: ignored or out of range, then labels[r] = 0),
+    gap_label = m - z_y, w_label = w_y and, with smoothing, smooth_sum = sum_c w_c (m - z_c).
+    Returns how many rows are skipped."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t r, c
+    cdef int n_skipped = 0, n_bad = 0
+    cdef bint bad[NARROW_ROWS]
+    cdef long long y
+    memcpy(labels, a.y + r0, R * sizeof(long long))     # read once (see bad_label)
+    for r in range(R):              # (separate loops, so that each one vectorizes)
+        y = labels[r]
+        bad[r] = bad_label(y, C, a.ignore_index)
+        n_bad += bad[r]
+        skip[r] = (y == a.ignore_index) | bad[r]
+        n_skipped += skip[r]
+        labels[r] = 0 if skip[r] else y
+    if n_bad and flag[0] == FLAG_NONE:
+        for r in range(R):
+            if bad[r]:
+                flag[0] = r0 + r
+                break
+    for r in range(R):
+        gap_label[r] = row_max[r] - z_t[labels[r] * R + r]
+        w_label[r] = class_w[labels[r]]
+        smooth_sum[r] = 0           # read by finish_index, smoothing or not
+    if a.smoothing > 0:
         for c in range(C):
             for r in range(R):
-                oT[c * R + r] = zT[c * R + r] - m[r]       # z - m: the terms' m is 0
-        dense_terms(a.kind, &aT[0], &tT[0], &oT[0], <floating>0, C * R, &oT[0])
+                smooth_sum[r] += class_w[c] * (row_max[r] - z_t[c * R + r])
+    return n_skipped
+
+
+cdef inline void tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* z_t,
+                            const floating* row_max, const floating* class_w,
+                            floating* target_t, floating* weight_t, floating* work_t,
+                            double* weight_sum, double* term_sum) noexcept nogil:
+    """Dense targets, what needs z itself: the targets (target_t) and their weights a_c
+    (weight_t), and the row sums of a_c and of a_c L_c, L_c = lambda_c + m - z_c, each
+    product taken in float64 (and 0 where a_c = 0: 0 log 0 = 0).  work_t: a tile."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t r, c, i
+    cdef floating L, zero = 0
+    cdef floating keep = <floating>(1 - a.smoothing)
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    tile_load(&a.t, r0, R, C, target_t, <floating*>NULL)
+    if a.kind == CE_PROBS:
         for c in range(C):
             for r in range(R):
-                A[r] += aT[c * R + r]
-                B[r] += oT[c * R + r]
-    # e = exp(z - m) in place, and its sums
+                weight_t[c * R + r] = class_w[c] * (keep * target_t[c * R + r] + eps_c)
+    elif a.kind == KL_LOG:
+        for i in range(C * R):
+            weight_t[i] = vexp(target_t[i])
+    else:
+        for i in range(C * R):          # KL: a_c = t_c
+            weight_t[i] = target_t[i]
+    if a.kind == KL:                    # lambda_c = log t_c
+        vlog_n(target_t, C * R, work_t)
+    elif a.kind == KL_LOG:              # lambda_c = t_c, the log-target itself
+        for i in range(C * R):
+            work_t[i] = target_t[i]
+    else:                               # cross-entropy: lambda_c = 0
+        for i in range(C * R):
+            work_t[i] = zero
+    for r in range(R):
+        weight_sum[r] = 0
+        term_sum[r] = 0
     for c in range(C):
         for r in range(R):
             i = c * R + r
-            v = vexp_nonpos(zT[i] - m[r])
-            zT[i] = v
-            T[r] += zero if v == one else v
-            K[r] += one if v == one else zero
-    # per-row losses and factors: one branch-free loop over rows
+            L = work_t[i] + (row_max[r] - z_t[i])
+            weight_sum[r] += weight_t[i]
+            term_sum[r] += (<double>weight_t[i] * <double>L) if weight_t[i] != zero else 0.0
+
+
+cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, Py_ssize_t C,
+                          double* tail_sum, floating* n_at_max) noexcept nogil:
+    """z_t becomes e = exp(z - m); tail_sum = the sum of e below 1 (in float64), n_at_max
+    the count of classes at the maximum (e == 1)."""
+    cdef Py_ssize_t r, c, i
+    cdef floating v, zero = 0, one = 1
     for r in range(R):
-        sr[r] = zero if (a.kind == CE_INDEX and ignored[r]) else sw[r] * scale
-    if a.kind == CE_INDEX:
-        for r in range(R):          # = zT[yr[r] * R + r] below, bit for bit, without a gather
-            ey[r] = vexp_nonpos(-gap[r])
+        tail_sum[r] = 0
+        n_at_max[r] = zero
+    for c in range(C):
         for r in range(R):
-            lr[r] = sw[r] * finish_index(<floating>T[r], K[r], <floating>D[r], gap[r], ey[r],
-                                         wy[r], sr[r], eps, eps_c, cw_sum, &f, &As, &gy, &hy)
-            lr[r] = zero if ignored[r] else lr[r]
-            fr[r] = f
-            hr[r] = As
-            gyr[r] = gy
-            hyr[r] = hy
+            i = c * R + r
+            v = vexp_nonpos(z_t[i] - row_max[r])
+            z_t[i] = v
+            tail_sum[r] += zero if v == one else v
+            n_at_max[r] += one if v == one else zero
+
+
+cdef inline void tile_hess(const floating* e_t, Py_ssize_t R, Py_ssize_t C,
+                           const floating* hess_factor, const double* tail_sum,
+                           const floating* n_at_max, floating* out_t) noexcept nogil:
+    """out_t = hess_factor p (1 - p), with p = e / S and 1 - p at the maximum exactly
+    (S - 1) / S when the maximum is alone."""
+    cdef Py_ssize_t r, c
+    cdef floating inv_sum[NARROW_ROWS]              # 1 / S
+    cdef floating q_max[NARROW_ROWS]                # 1 - p at the maximum
+    cdef floating p, one = 1
+    for r in range(R):
+        inv_sum[r] = one / (n_at_max[r] + <floating>tail_sum[r])
+        q_max[r] = <floating>tail_sum[r] * inv_sum[r] if n_at_max[r] == one else one - inv_sum[r]
+    for c in range(C):
+        for r in range(R):
+            p = e_t[c * R + r] * inv_sum[r]
+            out_t[c * R + r] = hess_factor[r] * p * (q_max[r] if e_t[c * R + r] == one
+                                                     else one - p)
+
+
+cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
+                     floating* scratch, Py_ssize_t* flag, Mode mode) noexcept nogil:
+    """Weighted loss of rows r0 .. r0+R from logits (R <= NARROW_ROWS, R * C at most a
+    tile; class-strided rows in one N); writes their gradient (and Hessian) rows.
+
+    scratch (heap memory of the block: too much for a thread's stack in float64) holds
+    NARROW_TILES tiles of max(NARROW_TILE, C) values, then C class weights.
+    """
+    cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t tile = NARROW_TILE if C <= NARROW_TILE else C
+    cdef floating* z_t = scratch                    # z, then e = exp(z - m)
+    cdef floating* target_t = scratch + tile        # dense targets
+    cdef floating* weight_t = scratch + 2 * tile    # their weights a_c
+    cdef floating* out_t = scratch + 3 * tile       # terms, then Hessian, then gradient
+    cdef floating* class_w = scratch + 4 * tile     # class weights (ones without them)
+    # per row, float64 sums over the classes
+    cdef double tail_sum[NARROW_ROWS]               # sum of e below 1 (T)
+    cdef double weight_sum[NARROW_ROWS]             # dense: sum of a_c (A)
+    cdef double term_sum[NARROW_ROWS]               # dense: sum of a_c (lambda_c + m - z_c)
+    cdef double smooth_sum[NARROW_ROWS]             # labels: sum of w_c (m - z_c) (D)
+    # per row, in the input's dtype
+    cdef floating row_max[NARROW_ROWS]              # m
+    cdef floating n_at_max[NARROW_ROWS]             # classes at the maximum (k)
+    cdef floating row_scale[NARROW_ROWS]            # sample weight * scale, 0 if skipped
+    cdef floating row_loss[NARROW_ROWS]             # weighted loss
+    cdef floating grad_factor[NARROW_ROWS]          # g_c = grad_factor e_c - ...
+    cdef floating hess_factor[NARROW_ROWS]          # h_c = hess_factor p_c (1 - p_c)
+    cdef floating gap_label[NARROW_ROWS]            # labels: m - z_y
+    cdef floating w_label[NARROW_ROWS]              # labels: w_y
+    cdef floating grad_label[NARROW_ROWS]           # labels: g_y and h_y, exactly
+    cdef floating hess_label[NARROW_ROWS]
+    cdef floating smooth_w[NARROW_ROWS]             # labels: row_scale eps / C
+    cdef long long labels[NARROW_ROWS]              # labels: y, 0 where skipped
+    cdef bint skip[NARROW_ROWS]                     # labels: ignored or out of range
+    cdef const floating* cw = <const floating*>a.cw
+    cdef floating f, hf, gy, hy, zero = 0, one = 1
+    cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef floating scale = <floating>a.scale
+    cdef int n_skipped = 0
+    cdef Py_ssize_t r, c
+    for c in range(C):
+        class_w[c] = one if cw == NULL else cw[c]
+    tile_load(&a.x, r0, R, C, z_t, row_max)
+    if a.kind == CE_INDEX:
+        n_skipped = tile_labels(a, r0, R, z_t, row_max, class_w, labels, skip, gap_label,
+                                w_label, smooth_sum, flag)
+    else:
+        tile_dense(a, r0, R, z_t, row_max, class_w, target_t, weight_t, out_t, weight_sum,
+                   term_sum)
+    tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+    # per-row losses and factors: one branch-free loop over rows
+    if a.kind == CE_INDEX:
+        for r in range(R):
+            row_scale[r] = zero if skip[r] else sw[r] * scale
+        for r in range(R):
+            row_loss[r] = sw[r] * finish_index(
+                <floating>tail_sum[r], n_at_max[r], <floating>smooth_sum[r], gap_label[r],
+                vexp_nonpos(-gap_label[r]),     # e_y, as in the tile, without a gather
+                w_label[r], row_scale[r], <floating>a.smoothing, eps_c, <floating>a.cw_sum,
+                &f, &hf, &gy, &hy)
+            row_loss[r] = zero if skip[r] else row_loss[r]
+            grad_factor[r] = f
+            hess_factor[r] = hf
+            grad_label[r] = gy
+            hess_label[r] = hy
     else:
         for r in range(R):
-            lr[r] = sw[r] * finish_dense(<floating>T[r], K[r], <floating>A[r], <floating>B[r],
-                                         sr[r], &f, &As)
-            fr[r] = f
-            hr[r] = As
+            row_scale[r] = sw[r] * scale
+            row_loss[r] = sw[r] * finish_dense(tail_sum[r], n_at_max[r], weight_sum[r],
+                                               term_sum[r], row_scale[r], &f, &hf)
+            grad_factor[r] = f
+            hess_factor[r] = hf
     if a.value != NULL:
         for r in range(R):
-            (<floating*>a.value)[r0 + r] = lr[r]
+            (<floating*>a.value)[r0 + r] = row_loss[r]
     if Mode is value_only:
-        return vsum(&lr[0], R)
-    for r in range(R):
-        kr[r] = sr[r] * eps_c
-        pr[r] = one / (K[r] + <floating>T[r])
-        qr[r] = <floating>T[r] * pr[r] if K[r] == one else one - pr[r]     # 1 - p at the max
-    # Hessian, then gradient, formed transposed and copied back to rows
+        return vsum(row_loss, R)
+    # Hessian, then gradient, formed in the tile and stored as rows
     if Mode is grad_and_hess:
-        for c in range(C):
-            for r in range(R):
-                p = zT[c * R + r] * pr[r]
-                oT[c * R + r] = hr[r] * p * (qr[r] if zT[c * R + r] == one else one - p)
+        tile_hess(z_t, R, C, hess_factor, tail_sum, n_at_max, out_t)
         if a.kind == CE_INDEX:
             for r in range(R):
-                oT[yr[r] * R + r] = hyr[r]
-        transpose_out(&oT[0], R, C, <floating*>a.hess + r0 * C)
+                out_t[labels[r] * R + r] = hess_label[r]
+        tile_store(out_t, R, C, &a.g, a.hess, r0)
     if a.kind == CE_INDEX:
+        for r in range(R):
+            smooth_w[r] = row_scale[r] * eps_c
         for c in range(C):
             for r in range(R):
-                oT[c * R + r] = fr[r] * zT[c * R + r] - kr[r] * wv[c]
+                out_t[c * R + r] = grad_factor[r] * z_t[c * R + r] - smooth_w[r] * class_w[c]
         for r in range(R):
-            oT[yr[r] * R + r] = gyr[r]
+            out_t[labels[r] * R + r] = grad_label[r]
     else:
         for c in range(C):
             for r in range(R):
-                oT[c * R + r] = fr[r] * zT[c * R + r] - sr[r] * aT[c * R + r]
-    transpose_out(&oT[0], R, C, <floating*>a.grad + r0 * C)
-    if n_ignored:                   # ignored rows: zero gradient, whatever their logits
+                out_t[c * R + r] = (grad_factor[r] * z_t[c * R + r]
+                                    - row_scale[r] * weight_t[c * R + r])
+    tile_store(out_t, R, C, &a.g, a.g.data, r0)
+    if n_skipped:                   # skipped rows: zero gradient, whatever their logits
         for r in range(R):
-            if ignored[r]:
-                fill(<floating*>a.grad + (r0 + r) * C, C, zero)
+            if skip[r]:
+                zero_row(<floating*>a.g.data + row_at(&a.g, r0 + r), C, a.g.cls)
                 if Mode is grad_and_hess:
-                    fill(<floating*>a.hess + (r0 + r) * C, C, zero)
-    return vsum(&lr[0], R)
+                    zero_row(<floating*>a.hess + row_at(&a.g, r0 + r), C, a.g.cls)
+    return vsum(row_loss, R)
 
 
 # ------------------------------------------------------------------ from probabilities ----
@@ -526,13 +700,16 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
                      Mode mode) noexcept nogil:
     """Weighted loss of one row whose input holds probabilities (from_logits=False)."""
     cdef Py_ssize_t C = a.n_cls
-    cdef const floating* p = <const floating*>a.x + r * a.x_row
-    cdef const floating* cw = <const floating*>a.cw
+    cdef const floating* prow = <const floating*>a.x.data + row_at(&a.x, r)
     cdef const floating* trow = NULL
+    cdef const floating* cw = <const floating*>a.cw
     cdef floating* grow = NULL
     cdef floating* hrow = NULL
-    cdef floating abuf[TILE]
-    cdef floating lbuf[TILE]
+    cdef floating pbuf[TILE]
+    cdef floating tbuf[TILE]
+    cdef floating weights[TILE]
+    cdef floating terms[TILE]
+    cdef Py_ssize_t gs = a.g.cls
     cdef floating s = <floating>(sw_r * a.scale)
     cdef floating eps = 1e-12
     cdef floating lo = -100
@@ -540,47 +717,73 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating keep_y = 0
     cdef floating lp, lam, pc
+    cdef const floating* p
+    cdef const floating* t = NULL
     cdef const floating* av
     cdef Py_ssize_t c0, n, c
     cdef long long y = -1
     cdef double total = 0
-    if not open_row(a, r, &grow, &hrow, &trow, &y, flag, mode):
-        return 0
+    if Mode is not value_only:
+        grow = <floating*>a.g.data + row_at(&a.g, r)
+    if Mode is grad_and_hess:
+        hrow = <floating*>a.hess + row_at(&a.g, r)
     if a.kind == CE_INDEX:
+        if not label_of(a, r, &y, flag):
+            if Mode is not value_only:
+                zero_row(grow, C, gs)
+            if Mode is grad_and_hess:
+                zero_row(hrow, C, gs)
+            return 0
         keep_y = <floating>((1 - a.smoothing) * (1 if cw == NULL else cw[y]))
+    else:
+        trow = <const floating*>a.t.data + row_at(&a.t, r)
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
+        p = tile_of(prow, a.x.cls, c0, n, pbuf)
         if a.kind == CE_INDEX:
             for c in range(n):
-                abuf[c] = eps_c * (one if cw == NULL else cw[c0 + c])
+                weights[c] = eps_c * (one if cw == NULL else cw[c0 + c])
             if c0 <= y < c0 + n:
-                abuf[y - c0] += keep_y
+                weights[y - c0] += keep_y
+            av = weights
         else:
-            av = dense_weights(a, trow + c0, NULL if cw == NULL else cw + c0, n, &abuf[0])
-            if av != &abuf[0]:
-                for c in range(n):
-                    abuf[c] = av[c]
+            t = tile_of(trow, a.t.cls, c0, n, tbuf)
+            av = dense_weights(a, t, NULL if cw == NULL else cw + c0, n, weights)
         for c in range(n):
-            pc = p[c0 + c]
+            pc = p[c]
             lp = vlog(pc)
             lp = lp if lp > lo else lo
             lam = zero
             if a.kind == KL:
-                lam = vlog(trow[c0 + c])
+                lam = vlog(t[c])
             elif a.kind == KL_LOG:
-                lam = trow[c0 + c]
-            lbuf[c] = abuf[c] * (lam - lp) if abuf[c] != 0 else zero
+                lam = t[c]
+            terms[c] = av[c] * (lam - lp) if av[c] != 0 else zero
             if Mode is not value_only:
-                grow[c0 + c] = s * (-abuf[c] / (pc if pc > eps else eps))
+                grow[(c0 + c) * gs] = s * (-av[c] / (pc if pc > eps else eps))
             if Mode is grad_and_hess:
-                hrow[c0 + c] = s * (abuf[c] / (pc * pc) if pc > eps else zero)
-        total += vsum(&lbuf[0], n)
+                hrow[(c0 + c) * gs] = s * (av[c] / (pc * pc) if pc > eps else zero)
+        total += vsum(terms, n)
         c0 += n
     return sw_r * total
 
 
 # ------------------------------------------------------------------ blocks and driver ----
+
+cdef inline bint use_tiles(const Args* a) noexcept nogil:
+    """Row tiles (else row by row): few classes, or classes a stride apart (inner > 1;
+    with inner == 1 the classes are contiguous, see softmax())."""
+    return a.from_logits and (a.n_cls <= NARROW_MAX or a.x.inner > 1)
+
+
+cdef inline Py_ssize_t tile_rows(const Args* a) noexcept nogil:
+    """Rows per tile: NARROW_ROWS, fewer when a tile's values would pass NARROW_TILE."""
+    cdef Py_ssize_t R = NARROW_TILE // a.n_cls
+    if R > NARROW_ROWS:
+        return NARROW_ROWS
+    return R if R >= 1 else 1
+
 
 cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
                       floating dtype_tag, Mode mode) noexcept nogil:
@@ -589,26 +792,32 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
     cdef floating swbuf[NARROW_ROWS]
     cdef floating ones[NARROW_ROWS]
     cdef const floating* sw
-    cdef floating* tiles = NULL
-    cdef Py_ssize_t r0, R, r
+    cdef floating* scratch = NULL
+    cdef Py_ssize_t r0, R, r, most, left
+    cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t tile = NARROW_TILE if C <= NARROW_TILE else C
     cdef double acc = 0, l
-    cdef bint narrow = a.from_logits and a.n_cls <= NARROW_MAX
+    cdef bint tiles = use_tiles(a)
     flag[0] = FLAG_NONE
-    if narrow:
-        tiles = <floating*>malloc(NARROW_TILES * NARROW_TILE * sizeof(floating))
-        if tiles == NULL:
+    most = tile_rows(a) if tiles else NARROW_ROWS
+    if tiles:
+        scratch = <floating*>malloc((NARROW_TILES * tile + C) * sizeof(floating))
+        if scratch == NULL:
             flag[0] = FLAG_NO_MEMORY
             return 0
     fill(&ones[0], NARROW_ROWS, <floating>1)
     r0 = lo
     while r0 < hi:
-        R = hi - r0 if hi - r0 < NARROW_ROWS else NARROW_ROWS
+        R = hi - r0 if hi - r0 < most else most
+        if tiles and a.x.inner > 1:             # a tile's rows lie in one N
+            left = a.x.inner - r0 % a.x.inner
+            R = left if left < R else R
         if a.sw == NULL:
             sw = &ones[0]
         else:
             sw = grouped_tile(<const floating*>a.sw, a.sw_group, r0, R, &swbuf[0])
-        if narrow:
-            acc += narrow_rows(a, r0, R, sw, tiles, flag, mode)
+        if tiles:
+            acc += row_tile(a, r0, R, sw, scratch, flag, mode)
         else:
             for r in range(R):
                 if a.from_logits:
@@ -619,13 +828,14 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
                     (<floating*>a.value)[r0 + r] = <floating>l
                 acc += l
         r0 += R
-    free(tiles)
+    free(scratch)
     return acc
 
 
 cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
                            floating dtype_tag) noexcept nogil:
-    # one call per mode, each with a compile-time mode: one specialized loop each
+    # one call per mode, each with a compile-time mode: one specialized loop each (the
+    # same dispatch as pointwise.pyx's run_mode, over this family's run_block)
     cdef value_only v = value_only(0)          # type tags: only their type matters
     cdef value_and_grad vg = value_and_grad(0)
     cdef grad_and_hess gh = grad_and_hess(0)
@@ -645,23 +855,44 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return run_mode(a, lo, hi, flag, <double>0)
 
 
+cdef inline Rows rows_of(object arr):
+    """The Rows of a 3-D (outer, classes, inner) array: inner == 1, or inner stride 1."""
+    cdef Rows rows
+    cdef cnp.ndarray a
+    cdef Py_ssize_t itemsize
+    rows.data = NULL
+    rows.outer = rows.cls = 0
+    rows.inner = 1
+    if arr is None:
+        return rows
+    a = <cnp.ndarray>arr
+    itemsize = cnp.PyArray_ITEMSIZE(a)
+    rows.data = <void*>cnp.PyArray_DATA(a)
+    rows.outer = cnp.PyArray_STRIDE(a, 0) // itemsize
+    rows.cls = cnp.PyArray_STRIDE(a, 1) // itemsize
+    rows.inner = cnp.PyArray_DIM(a, 2)
+    return rows
+
+
 def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
             long long ignore_index, int n_threads):
-    """Run one softmax loss over the rows of 2-D x (classes contiguous, any row stride).
+    """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag).
 
-    The caller (fastloss.losses) has validated everything: y (CE_INDEX) is C-contiguous
-    int64 with every label in range or equal to ignore_index; t is 2-D like x (classes
-    contiguous); cw, sw, value, grad and hess are None or C-contiguous of x's dtype.
-    Returns (the sum over rows of sample weight * loss, flag): flag is -1, or the first
-    row whose label was out of range when the kernel read it (the caller's labels changed
-    after they were checked; such rows count as ignored).  MemoryError if a block found no
-    memory for its scratch.
+    x is 3-D (outer, classes, inner): row r is (r // inner, :, r % inner).  Its strides
+    are multiples of the item size; with inner == 1 the class stride is one item, else
+    the inner stride is.  t (dense targets), grad and hess (or None) have x's shape and
+    obey the same rule (grad and hess share their strides); with labels, grad may be x
+    itself (the gradient written over the logits).  The caller (fastloss._loss) has validated everything: y (CE_INDEX) is
+    C-contiguous int64 with one label per row, each in range or ignore_index; cw, sw and
+    value are None or C-contiguous of x's dtype.
+    flag is -1, or the first row whose label was out of range when the kernel read it
+    (the caller's labels changed after they were checked; such rows count as ignored).
+    MemoryError if a block found no memory for its scratch.
     """
     cdef Args a
-    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0)
-    cdef Py_ssize_t itemsize = cnp.PyArray_ITEMSIZE(x)
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * cnp.PyArray_DIM(x, 2)
     cdef Py_ssize_t min_rows
     cdef double total
     cdef Py_ssize_t flag = FLAG_NONE
@@ -670,19 +901,17 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
     a.from_logits = from_logits
     a.n_cls = cnp.PyArray_DIM(x, 1)
-    a.x = cnp.PyArray_DATA(x)
-    a.x_row = cnp.PyArray_STRIDE(x, 0) // itemsize
+    a.x = rows_of(x)
+    a.t = rows_of(t)
+    a.g = rows_of(grad)
+    a.hess = <void*>data_or_null(hess)
     a.y = <const long long*>data_or_null(y)
     a.ignore_index = ignore_index
-    a.t = data_or_null(t)
-    a.t_row = 0 if t is None else cnp.PyArray_STRIDE(<cnp.ndarray>t, 0) // itemsize
     a.cw = data_or_null(cw)
     a.cw_sum = cw_sum
     a.sw = data_or_null(sw)
     a.sw_group = sw_group
     a.value = <void*>data_or_null(value)
-    a.grad = <void*>data_or_null(grad)
-    a.hess = <void*>data_or_null(hess)
     a.scale = scale
     a.smoothing = smoothing
     min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1     # ~BLOCK_MIN elements

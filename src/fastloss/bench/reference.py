@@ -133,7 +133,7 @@ def kl_probs(q, t):
     return loss, -t / np.maximum(q, 1e-12), hess
 
 
-def reduce(loss, grad, hess, reduction, weight=None, denom=None, per_row=False):
+def reduce(loss, grad, hess, reduction, weight=None, denom=None, per_row=False, axis=-1):
     """Apply docs/contract.md's weights and reductions.
 
     loss: per-sample losses; grad, hess: per element (for per_row losses the last axis is
@@ -155,7 +155,7 @@ def reduce(loss, grad, hess, reduction, weight=None, denom=None, per_row=False):
         scale, value = 1.0, wl.sum()
     else:
         scale, value = 1.0, wl
-    we = (w * scale)[..., None] if per_row else w * scale
+    we = np.expand_dims(w * scale, axis % grad.ndim) if per_row else w * scale
     return value, we * grad, we * hess
 
 
@@ -194,11 +194,12 @@ def numeric_gradient(f, x, h):
 def example_target(loss, x, rng, labels=True):
     """A valid target for `loss` and input `x`, by what the row says its target holds."""
     kind = loss.target
+    axis = getattr(loss, "axis", -1) % max(x.ndim, 1)
     if kind == "labels or probabilities" and labels:
-        return rng.integers(0, x.shape[-1], x.shape[:-1])
+        return rng.integers(0, x.shape[axis], x.shape[:axis] + x.shape[axis + 1:])
     if kind in ("distribution", "labels or probabilities"):
         t = rng.uniform(size=x.shape)
-        t = t / t.sum(-1, keepdims=True) if x.shape[-1] else t
+        t = t / t.sum(axis, keepdims=True) if x.shape[axis] else t
         if getattr(loss, "log_target", False):
             t = np.log(t)
         return t.astype(x.dtype)
@@ -215,7 +216,9 @@ def example_input(loss, shape, rng, dtype=np.float64, scale=2.0):
     if getattr(loss, "from_logits", True):
         return (rng.normal(size=shape) * scale).astype(dtype)
     if loss.family == "softmax":
-        return rng.dirichlet(np.ones(shape[-1]), shape[:-1]).astype(dtype)
+        axis = loss.axis % len(shape)
+        p = rng.dirichlet(np.ones(shape[axis]), shape[:axis] + shape[axis + 1:])
+        return np.moveaxis(p, -1, axis).astype(dtype)
     return rng.uniform(0.02, 0.98, shape).astype(dtype)
 
 
@@ -262,18 +265,34 @@ def binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
     return _pointwise((bce_logits if from_logits else bce_probs)(x, t, pw))
 
 
+def _classes_on(axis, x, target, fn):
+    """fn(x, target) with the classes moved to the last axis, its outputs moved back."""
+    if axis in (-1, x.ndim - 1):
+        return fn(x, target)
+    target = np.asarray(target)
+    dense = target.shape == x.shape
+    l, g, h, denom = fn(np.moveaxis(x, axis, -1), np.moveaxis(target, axis, -1) if dense
+                        else target)
+    return l, np.moveaxis(g, -1, axis), np.moveaxis(h, -1, axis), denom
+
+
 def cross_entropy(x, target, from_logits=True, class_weight=None, ignore_index=-100,
-                  label_smoothing=0.0):
-    a, denom = target_weights(x.shape, target, class_weight, label_smoothing, ignore_index)
-    if np.asarray(target).shape == x.shape:
-        denom = None                    # probability targets: "mean" is over rows
-    return (*(softmax_ce if from_logits else prob_ce)(x, a), denom)
+                  label_smoothing=0.0, axis=-1):
+    def last(x, target):
+        a, denom = target_weights(x.shape, target, class_weight, label_smoothing,
+                                  ignore_index)
+        if np.asarray(target).shape == x.shape:
+            denom = None                # probability targets: "mean" is over rows
+        return (*(softmax_ce if from_logits else prob_ce)(x, a), denom)
+    return _classes_on(axis, x, target, last)
 
 
-def kl_divergence(x, t, from_logits=True, log_target=False):
-    if log_target:
-        t = np.exp(t)
-    return (*(kl_logits if from_logits else kl_probs)(x, t), None)
+def kl_divergence(x, t, from_logits=True, log_target=False, axis=-1):
+    def last(x, t):
+        if log_target:
+            t = np.exp(t)
+        return (*(kl_logits if from_logits else kl_probs)(x, t), None)
+    return _classes_on(axis, x, t, last)
 
 
 def torch_mse(x, t):
@@ -315,8 +334,13 @@ def torch_binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
 
 
 def torch_cross_entropy(x, target, from_logits=True, class_weight=None, ignore_index=-100,
-                        label_smoothing=0.0):
+                        label_smoothing=0.0, axis=-1):
     import torch
+    if axis not in (-1, x.dim() - 1):
+        dense = target.dim() == x.dim()
+        return torch_cross_entropy(x.movedim(axis, -1), target.movedim(axis, -1) if dense
+                                   else target, from_logits, class_weight, ignore_index,
+                                   label_smoothing)
     cw = None if class_weight is None else torch.tensor(np.array(class_weight), dtype=x.dtype)
     C = x.shape[-1]
     if not from_logits:                 # probabilities: PyTorch's clamped log, by hand
@@ -338,7 +362,10 @@ def torch_cross_entropy(x, target, from_logits=True, class_weight=None, ignore_i
     return per.reshape(x.shape[:-1])
 
 
-def torch_kl_divergence(x, t, from_logits=True, log_target=False):
+def torch_kl_divergence(x, t, from_logits=True, log_target=False, axis=-1):
     import torch
+    if axis not in (-1, x.dim() - 1):
+        return torch_kl_divergence(x.movedim(axis, -1), t.movedim(axis, -1), from_logits,
+                                   log_target)
     lq = torch.log_softmax(x, -1) if from_logits else torch.clamp(torch.log(x), min=-100)
     return torch.nn.functional.kl_div(lq, t, reduction="none", log_target=log_target).sum(-1)
