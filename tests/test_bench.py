@@ -40,7 +40,7 @@ def _check_results(results, losses, dtypes):
     assert "simd" in machine["fastloss_config"]
     assert results["config"]["losses"] == losses
     cases_, rows = results["cases"], _rows()
-    assert {(c["loss"], c["dtype"]) for c in cases_} == {(l, d) for l in losses for d in dtypes}
+    assert {(c["loss"], c["dtype"]) for c in cases_} == {(n, d) for n in losses for d in dtypes}
     for case in cases_:
         assert case["group"] == "losses" and case["label"]
         assert case["repeats"] >= 1 and case["threads"] == results["config"]["threads"]

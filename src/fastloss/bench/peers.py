@@ -124,9 +124,14 @@ class CaseData:
 def at_defaults(loss) -> bool:
     """True when every parameter of ``loss`` has its row's default value."""
     values = loss.get_params()
-    return all(values[p.name] is p.default or (p.default is not None
-                                               and values[p.name] == p.default)
-               for p in type(loss).params)
+    for p in type(loss).params:
+        v = values[p.name]
+        if p.default is None or isinstance(v, np.ndarray):
+            if v is not p.default:
+                return False
+        elif v != p.default:
+            return False
+    return True
 
 
 # ------------------------------------------------------------------ fastloss and floors ----
