@@ -8,9 +8,9 @@
 # OUTDIR (default bench/results) receives build.log, scaling.json/.txt (MSE and BCE at
 # 1e7, CE and KL at 20000x1000, float32, value_and_grad(out=) against the parallel floor
 # at each thread count) and table.json/.txt (the full float32 table at every core).
-# Only NumPy, Cython >= 3.1 and a C compiler with OpenMP are needed; PyTorch and
-# scikit-learn are compared with when installed.  Used for the 16-core figures in the
-# README.
+# NumPy, Cython >= 3.1, a C compiler with OpenMP and rich (the tables) are needed;
+# PyTorch and scikit-learn are compared with when installed.  Used for the 16-core
+# figures in the README.
 set -u
 cd "$(dirname "$0")/.."
 out=${1:-bench/results}
@@ -46,7 +46,8 @@ fi
 
 if [[ " $steps " == *" bench "* ]]; then
     $py -m fastloss bench --scaling-only --scaling-threads $counts --dtype float32 \
-        --losses mse bce ce kl --no-progress --json "$out/scaling.json" | tee "$out/scaling.txt"
+        --losses mse binary_cross_entropy cross_entropy kl_divergence --no-progress \
+        --json "$out/scaling.json" | tee "$out/scaling.txt"
     $py -m fastloss bench --dtype float32 --no-scaling --no-progress \
         --json "$out/table.json" | tee "$out/table.txt"
 fi

@@ -1,7 +1,9 @@
-"""The benchmark suite runs, and its table and JSON have the documented structure.
+"""The benchmark suite runs, its cases follow the table of losses, and its tables and JSON
+have the documented structure.
 
 Tiny sizes only (the "smoke" preset): this checks the plumbing, not the speed.  PyTorch
-and scikit-learn are used when installed and are never required.
+and scikit-learn are used when installed and are never required; rich is needed only to
+show the tables and the progress bar.
 """
 import io
 import json
@@ -13,12 +15,17 @@ from pathlib import Path
 
 import pytest
 
-from fastloss import benchmarks
-from fastloss.__main__ import main
+import fastloss
+from fastloss.__main__ import _flatten, build_parser, main
+from fastloss.bench import cases, peers, reference, report, suite
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = ["loss", "dtype", "shape", "mode", "fastloss", "+-", "/np floor", "/par floor", "torch",
           "sklearn", "numpy", "busy"]
+
+
+def _rows():
+    return {cls.name: cls for cls in fastloss.LOSSES}
 
 
 def _positive(x):
@@ -26,29 +33,44 @@ def _positive(x):
 
 
 def _check_results(results, losses, dtypes):
-    assert results["schema"] == benchmarks.SCHEMA
+    assert results["schema"] == suite.SCHEMA
     assert set(results["versions"]) >= {"python", "numpy", "fastloss", "torch", "sklearn"}
     machine = results["machine"]
     assert machine["cores"] >= 1 and machine["cpu_model"]
     assert "simd" in machine["fastloss_config"]
-    cases = results["cases"]
-    assert {(c["loss"], c["dtype"]) for c in cases} == {(l, d) for l in losses for d in dtypes}
-    for case in cases:
+    assert results["config"]["losses"] == losses
+    cases_, rows = results["cases"], _rows()
+    assert {(c["loss"], c["dtype"]) for c in cases_} == {(n, d) for n in losses for d in dtypes}
+    for case in cases_:
+        assert case["group"] == "losses" and case["label"]
         assert case["repeats"] >= 1 and case["threads"] == results["config"]["threads"]
+        assert case["params"] == cases.json_params(cases.instance(rows[case["loss"]])
+                                                   .get_params())
         cands = case["candidates"]
         for name in ("fastloss.value", "fastloss.vg_out", "fastloss.vg", "floor.numpy",
-                     "floor.parallel", "numpy.value", "numpy.vg"):
+                     "floor.parallel", "numpy.vg"):
             stats = cands[name]
             assert _positive(stats["median_s"])
             assert len(stats["samples_s"]) == case["repeats"]
             assert stats["min_s"] <= stats["median_s"] <= stats["max_s"]
-        assert case["floor_reads"] == (1 if case["loss"] == "ce" else 2)
-        assert [r["mode"] for r in case["rows"]] == [m for m, _, _ in benchmarks.MODES]
+        assert case["forms"]["numpy"] == f"reference.{case['loss']}"
+        labels = cases.takes_labels(rows[case["loss"]])
+        assert case["floor_reads"] == (1 if labels else 2)
+        assert [r["mode"] for r in case["rows"]] == [m.label for m in cases.LOSS_MODES]
         for row in case["rows"]:
-            for key in ("fastloss_s", "np_floor_ratio", "par_floor_ratio", "numpy_speedup"):
+            for key in ("fastloss_s", "np_floor_ratio", "par_floor_ratio"):
                 assert _positive(row[key]), (case["label"], row)
+            if row["mode"] == "value":
+                assert row["numpy_speedup"] is None         # the reference has no value-only
+            else:
+                assert _positive(row["numpy_speedup"]), (case["label"], row)
         assert not case["notes"], case["notes"]         # no failures, values agree
-    assert any(c["small_call"] for c in cases)
+    assert any(c["small_call"] for c in cases_)
+
+
+def _table_lines(printed, header):
+    """The body of the table under ``header`` (up to the first blank line)."""
+    return printed.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
 
 
 def test_cli_bench_smoke_table_and_json(tmp_path, capsys):
@@ -60,12 +82,13 @@ def test_cli_bench_smoke_table_and_json(tmp_path, capsys):
     header = next(line for line in printed.splitlines() if line.startswith("loss "))
     assert header.split() == " ".join(HEADER).split()
     assert "Thread scaling" in printed and f"written to {path}" in printed
+    assert "What the peers ran" in printed
+    assert "\x1b[" not in printed                   # not a terminal: plain text
 
     results = json.loads(path.read_text())
-    _check_results(results, ["mse", "ce"], ["float32"])
+    _check_results(results, ["mse", "cross_entropy"], ["float32"])
     n_rows = sum(len(c["rows"]) for c in results["cases"])
-    table = printed.split(header, 1)[1].split("\n\n", 1)[0].splitlines()[2:]
-    assert len(table) == n_rows
+    assert len(_table_lines(printed, header)) == n_rows
     scaling = results["scaling"]
     assert [s["loss"] for s in scaling] == ["mse"]
     threads = [r["threads"] for r in scaling[0]["rows"]]
@@ -75,9 +98,9 @@ def test_cli_bench_smoke_table_and_json(tmp_path, capsys):
 
 def test_scaling_only_at_chosen_thread_counts():
     out = io.StringIO()
-    config = benchmarks.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
-                                    peers=("numpy",), scaling_threads=(3, 1, 3), cases=False)
-    results = benchmarks.run(config, out=out, progress=None)
+    config = suite.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
+                               peers=("numpy",), scaling_threads=(3, 1, 3), cases=False)
+    results = suite.run(config, out=out, progress=None)
     assert results["cases"] == [] and results["config"]["scaling_threads"] == [1, 3]
     rows = results["scaling"][0]["rows"]
     assert [r["threads"] for r in rows] == [1, 3]
@@ -87,12 +110,12 @@ def test_scaling_only_at_chosen_thread_counts():
 
 
 def test_runs_without_optional_dependencies(monkeypatch):
-    monkeypatch.setattr(benchmarks, "_optional", lambda name: None)
+    monkeypatch.setattr(peers, "_optional", lambda name: None)
     out = io.StringIO()
-    config = benchmarks.BenchConfig(preset="smoke", losses=("bce", "kl"), dtypes=("float64",),
-                                    scaling=False)
-    results = benchmarks.run(config, out=out, progress=None)
-    _check_results(results, ["bce", "kl"], ["float64"])
+    config = suite.BenchConfig(preset="smoke", losses=("binary_cross_entropy", "kl_divergence"),
+                               dtypes=("float64",), scaling=False)
+    results = suite.run(config, out=out, progress=None)
+    _check_results(results, ["binary_cross_entropy", "kl_divergence"], ["float64"])
     assert results["versions"]["torch"] is None and results["versions"]["sklearn"] is None
     assert results["scaling"] == []
     # without threadpoolctl the suite can only report the environment's setting
@@ -100,21 +123,120 @@ def test_runs_without_optional_dependencies(monkeypatch):
     assert (f"OPENBLAS_NUM_THREADS={env}" if env else "not limited") in results["blas_threads"]
     for case in results["cases"]:
         assert not any(n.startswith(("torch.", "sklearn.")) for n in case["candidates"])
+        assert set(case["forms"]) == {"numpy"}
         assert all(r["torch_speedup"] is None and r["sklearn_speedup"] is None
                    for r in case["rows"])
     assert "Thread scaling" not in out.getvalue()
 
 
-def test_progress_bar_plain_stream():
+def test_without_rich_the_cli_says_what_to_install(monkeypatch, capsys):
+    """rich shows the tables; without it the command stops before measuring, naming the
+    extra to install, and run() without output still works."""
+    monkeypatch.setitem(sys.modules, "rich", None)          # import rich fails
+    assert main(["bench", "--smoke", "--losses", "mse", "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert 'pip install "fastloss[bench]"' in captured.err and "loss " not in captured.out
+    config = suite.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
+                               peers=("numpy",), scaling=False)
+    results = suite.run(config, out=None, progress=None)
+    assert [c["loss"] for c in results["cases"]] == ["mse", "mse"]
+    with pytest.raises(report.MissingDependency, match="fastloss\\[bench\\]"):
+        report.format_report(results)
+
+
+def test_progress_plain_stream():
     stream = io.StringIO()
-    bar = benchmarks.Progress([1, 3], stream)
+    bar = report.Progress([1, 3], stream)
     bar.step("first")
     bar.step("second")
     bar.close()
+    bar.close()                                     # closing twice shows nothing more
     lines = stream.getvalue().splitlines()
-    assert lines[0].startswith("[") and "1/2 first" in lines[0]
-    assert " 25% 2/2 second" in lines[1] and "100%" in lines[-1]
+    assert lines[0].startswith("[  0%] 1/2 first")
+    assert lines[1].startswith("[ 25%] 2/2 second") and lines[-1].startswith("[100%]")
+    assert len(lines) == 3
 
+
+def test_progress_on_a_terminal_uses_rich():
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    with report.Progress([1, 1], stream) as bar:
+        bar.step("first case")
+        bar.step("second case")
+    assert bar._rich is not None and "second case" in stream.getvalue()
+
+
+# ------------------------------------------------------------------ the table decides ----
+
+@pytest.mark.parametrize("preset", sorted(cases.PRESETS))
+def test_every_loss_of_the_table_has_cases(preset):
+    """Every row of fastloss.LOSSES is benchmarked in every preset and dtype, with its
+    NumPy reference as a peer, and no case names a loss the table does not have."""
+    made = list(cases.loss_cases(cases.PRESETS[preset], cases.loss_names(), cases.DTYPES))
+    assert {c.loss for c in made} == set(_rows())
+    for cls in fastloss.LOSSES:
+        mine = [c for c in made if c.loss == cls.name]
+        assert {c.dtype for c in mine} == set(cases.DTYPES)
+        assert sum(c.small_call for c in mine) == len(cases.DTYPES)
+        assert all(len(c.shape) == (1 if cls.family == "pointwise" else 2) for c in mine)
+        assert peers.has_numpy_reference(cases.instance(cls))
+
+
+def test_data_follows_the_row():
+    for cls in fastloss.LOSSES:
+        loss = cases.instance(cls)
+        shape = (4,) if cls.family == "pointwise" else (4, 5)
+        d = cases.make_data(loss, shape, "float32", seed=0)
+        assert d.x.shape == shape and d.x.dtype == "float32" and d.out.shape == shape
+        assert d.labels == cases.takes_labels(cls)
+        assert d.target.shape == (shape[:-1] if d.labels else shape)
+        if "from_logits" in loss.get_params():
+            assert loss.get_params()["from_logits"] is True
+
+
+def test_a_new_row_is_benchmarked_with_no_bench_change(monkeypatch):
+    """A row added to the table (here a copy of MSE under another name, with references
+    under that name) gets cases, NumPy and PyTorch peers and a table label at once."""
+    from fastloss._loss import LOSSES, Pointwise
+
+    monkeypatch.setattr(reference, "bench_probe", reference.mse, raising=False)
+    monkeypatch.setattr(reference, "torch_bench_probe", reference.torch_mse, raising=False)
+
+    class BenchProbe(Pointwise):
+        name = "bench_probe"
+        kernel = "mse"
+
+    try:
+        assert cases.resolve("BenchProbe") == "bench_probe"
+        config = suite.BenchConfig(preset="smoke", losses=("bench_probe",),
+                                   dtypes=("float64",), scaling=False)
+        out = io.StringIO()
+        results = suite.run(config, out=out, progress=None)
+        _check_results(results, ["bench_probe"], ["float64"])
+    finally:
+        LOSSES.remove(BenchProbe)
+    case = results["cases"][-1]
+    assert case["label"] == "BenchProbe" and "BenchProbe" in out.getvalue()
+    if results["versions"]["torch"] is not None:        # its reference's PyTorch form, marked
+        assert case["forms"]["torch"] == "reference.torch_bench_probe(x, t).mean()"
+        assert "torch.vg" in case["candidates"] and results["notes"]
+    assert "sklearn" not in case["forms"]               # no counterpart: simply left out
+    assert "bench_probe" not in cases.loss_names()
+
+
+def test_importing_fastloss_loads_no_benchmark_code():
+    code = ("import sys, fastloss, fastloss.bench.reference; "
+            "print(sorted(m for m in sys.modules if m.startswith(('fastloss.bench.', 'rich'))))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "['fastloss.bench.reference']"
+
+
+# ------------------------------------------------------------------ command line ----
 
 def test_config_command(capsys):
     assert main(["config"]) == 0
@@ -123,11 +245,20 @@ def test_config_command(capsys):
 
 @pytest.mark.parametrize("argv", [["bench", "--losses", "nope"], ["bench", "--dtype", "float16"],
                                   ["bench", "--threads", "0"], ["bench", "--quick", "--smoke"],
-                                  ["bench", "--scaling-threads", "0"]])
+                                  ["bench", "--scaling-threads", "0"],
+                                  ["bench", "--peers", "jax"]])
 def test_cli_rejects_bad_arguments(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 2
+
+
+def test_cli_loss_names():
+    """Table names, class names and the old short names all select rows of the table."""
+    args = build_parser().parse_args(
+        ["bench", "--losses", "mse,CrossEntropy", "kl", "bce"])
+    flat = _flatten(args.losses, ())
+    assert flat == ("mse", "cross_entropy", "kl_divergence", "binary_cross_entropy")
 
 
 def test_module_help_and_launcher(tmp_path):

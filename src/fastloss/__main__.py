@@ -1,7 +1,7 @@
 """Command line: ``python -m fastloss {bench,config}``.
 
 ``python -m fastloss bench [--quick] [--threads N] [--json PATH] [--dtype ...] [--losses ...]``
-    runs the benchmark suite (:mod:`fastloss.benchmarks`) and prints its table.
+    runs the benchmark suite (:mod:`fastloss.bench`) and prints its tables.
 ``python -m fastloss config``
     prints :func:`fastloss.show_config`: the build, SIMD level and OpenMP settings.
 """
@@ -12,10 +12,13 @@ import sys
 from collections.abc import Sequence
 
 
-def _names(choices: Sequence[str]):
-    """argparse type for a comma-separated list of names out of ``choices``."""
+def _names(choices: Sequence[str], resolve=None):
+    """argparse type for a comma-separated list of names out of ``choices`` (``resolve``
+    maps other spellings to one of them, or to None)."""
     def parse(text: str) -> list[str]:
         names = [n.strip() for n in text.split(",") if n.strip()]
+        if resolve is not None:
+            names = [resolve(n) or n for n in names]
         bad = [n for n in names if n not in choices]
         if bad:
             raise argparse.ArgumentTypeError(
@@ -35,7 +38,9 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import benchmarks as bm
+    from .bench import cases, peers
+
+    losses = cases.loss_names()
 
     parser = argparse.ArgumentParser(
         prog="python -m fastloss",
@@ -46,8 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
         "bench", help="run the benchmark suite",
         description="Time every loss against PyTorch, sklearn._loss, NumPy and memory-"
                     "bandwidth floors (medians of interleaved repeats, same thread count) "
-                    "and print a table.  PyTorch, scikit-learn and threadpoolctl are used "
-                    "when installed.")
+                    "and print a table.  The tables need rich; PyTorch, scikit-learn and "
+                    "threadpoolctl are used when installed (pip install "
+                    "\"fastloss[bench]\").")
     size = bench.add_mutually_exclusive_group()
     size.add_argument("--quick", dest="preset", action="store_const", const="quick",
                       default="full", help="smaller arrays, fewer repeats (about a minute)")
@@ -56,13 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--threads", type=_positive_int, metavar="N",
                        help="threads for fastloss and every peer (default: all cores)")
     bench.add_argument("--json", metavar="PATH", help="also write all results as JSON here")
-    bench.add_argument("--dtype", nargs="+", type=_names(bm.DTYPES), metavar="DTYPE",
-                       help=f"dtypes to run (default: all of {', '.join(bm.DTYPES)})")
-    bench.add_argument("--losses", nargs="+", type=_names(bm.LOSS_KEYS), metavar="LOSS",
-                       help=f"losses to run (default: all of {', '.join(bm.LOSS_KEYS)})")
-    bench.add_argument("--peers", nargs="+", type=_names(bm.PEERS), metavar="PEER",
+    bench.add_argument("--dtype", nargs="+", type=_names(cases.DTYPES), metavar="DTYPE",
+                       help=f"dtypes to run (default: all of {', '.join(cases.DTYPES)})")
+    bench.add_argument("--losses", nargs="+", type=_names(losses, cases.resolve),
+                       metavar="LOSS",
+                       help=f"losses of the table to run, by name (or class name) "
+                            f"(default: all of {', '.join(losses)})")
+    bench.add_argument("--peers", nargs="+", type=_names(peers.PEERS), metavar="PEER",
                        help=f"peers to compare with when installed (default: "
-                            f"{', '.join(bm.PEERS)})")
+                            f"{', '.join(peers.PEERS)})")
     bench.add_argument("--no-scaling", dest="scaling", action="store_false",
                        help="skip the thread-scaling section")
     bench.add_argument("--scaling-threads", nargs="+", type=_positive_int, metavar="N",
@@ -71,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--scaling-only", dest="cases", action="store_false",
                        help="run the thread-scaling section only, not the table of cases")
     bench.add_argument("--no-progress", dest="progress", action="store_false",
-                       help="no progress bar on stderr")
+                       help="no progress on stderr (a bar on a terminal, else a line per case)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
 
     sub.add_parser("config", help="show the build configuration (fastloss.show_config())",
@@ -88,17 +96,22 @@ def _flatten(lists: Sequence[Sequence[str]] | None, default: Sequence[str]) -> t
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from . import benchmarks as bm
+    from .bench import cases, peers, report, suite
 
-    config = bm.BenchConfig(preset=args.preset, threads=args.threads,
-                            dtypes=_flatten(args.dtype, bm.DTYPES),
-                            losses=_flatten(args.losses, bm.LOSS_KEYS),
-                            peers=_flatten(args.peers, bm.PEERS),
-                            scaling=args.scaling, scaling_threads=args.scaling_threads,
-                            cases=args.cases, seed=args.seed)
-    results = bm.run(config, out=sys.stdout, progress=sys.stderr if args.progress else None)
+    config = suite.BenchConfig(preset=args.preset, threads=args.threads,
+                               dtypes=_flatten(args.dtype, cases.DTYPES),
+                               losses=_flatten(args.losses, cases.loss_names()),
+                               peers=_flatten(args.peers, peers.PEERS),
+                               scaling=args.scaling, scaling_threads=args.scaling_threads,
+                               cases=args.cases, seed=args.seed)
+    try:
+        results = suite.run(config, out=sys.stdout,
+                            progress=sys.stderr if args.progress else None)
+    except report.MissingDependency as exc:
+        print(f"python -m fastloss bench: {exc}", file=sys.stderr)
+        return 1
     if args.json:
-        path = bm.write_json(results, args.json)
+        path = suite.write_json(results, args.json)
         print(f"results written to {path}")
     return 0
 
