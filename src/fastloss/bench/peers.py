@@ -167,6 +167,8 @@ def _kl_batchmean(F, x, t):
 TORCH_FUSED: dict[str, tuple[str, Callable[[Any], Callable]]] = {
     "mse": ("F.mse_loss", lambda F: F.mse_loss),
     "mae": ("F.l1_loss", lambda F: F.l1_loss),
+    "huber": ("F.huber_loss", lambda F: F.huber_loss),
+    "poisson_nll": ("F.poisson_nll_loss", lambda F: F.poisson_nll_loss),
     "binary_cross_entropy": ("F.binary_cross_entropy_with_logits",
                              lambda F: F.binary_cross_entropy_with_logits),
     "cross_entropy": ("F.cross_entropy", lambda F: F.cross_entropy),
@@ -213,6 +215,7 @@ def torch_candidates(torch, form: Callable, d: CaseData) -> dict[str, Thunk]:
 SKLEARN: dict[str, str] = {
     "mse": "HalfSquaredError",
     "mae": "AbsoluteError",
+    "poisson_nll": "HalfPoissonLoss",
     "binary_cross_entropy": "HalfBinomialLoss",
     "cross_entropy": "HalfMultinomialLoss",         # class labels only
 }
