@@ -36,12 +36,8 @@ exclude_patterns = ["_build", "examples", "**.ipynb_checkpoints", "auto_examples
                     "auto_examples/*.py", "auto_examples/*.zip"]
 source_suffix = {".rst": "restructuredtext"}
 root_doc = "index"
+# Every cross-reference must resolve inside these docs (name outside things as ``text``).
 nitpicky = True
-nitpick_ignore_regex = [
-    # numpydoc's parameter types are prose ("array-like, optional", "default 1.0")
-    (r"py:class", r"(array-like|optional|default .*|ndarray|\{.*|.*\}|or|int|float|str|"
-                  r"bool|None|callable|dict|tuple|list|TextIO|Path|.*\(.*)"),
-]
 
 # ---------------------------------------------------------------- Python objects ----
 autodoc_typehints = "none"              # signatures as written; types are in the docstrings
