@@ -113,8 +113,48 @@ def weight_vector(max_ndim: int, shape_rule: str):
 
 # ------------------------------------------------------------------ the loss ----
 
+#: The arguments the three methods of every loss share, documented once.
+_ARGUMENTS = """input : array-like
+    Predictions, logits or log-rates (see the loss).  Losses over classes take them on
+    the last axis.  Any array-like; float32 is computed in float32, float64 in float64,
+    other real dtypes in float64.
+target : array-like
+    What the input is compared with (see the loss), converted to the input's dtype.
+sample_weight : array-like, optional
+    Non-negative finite weights, one per leading-axis sample (shape ``(N,)``) or one per
+    per-sample loss.  ``"mean"`` is ``sum(w l) / sum(w)``; ``"none"`` gives ``w l``.
+reduction : {"mean", "sum", "none"}
+    The weighted mean or sum of the per-sample losses, or the per-sample losses
+    themselves.  No valid samples give 0.0 for ``"mean"`` (and a zero gradient), never
+    NaN.
+n_threads : int, optional
+    ``None`` follows OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl limits),
+    ``-1`` uses every core, ``k >= 1`` uses ``k`` (at most the number of cores).
+    Results are bitwise identical for every thread count."""
+
+#: What an `out` array must be.
+_OUT = ("C-contiguous, aligned and writeable, of the input's shape and compute dtype, "
+        "sharing no memory with any argument")
+
+
+def _shared_arguments(method):
+    """Fill in a method docstring's {arguments} and {out} (written once, above), indented
+    as the placeholder is (Python 3.13 strips docstrings' common indentation, earlier
+    versions keep it)."""
+    line = next(x for x in method.__doc__.splitlines() if "{arguments}" in x)
+    indent = line[:len(line) - len(line.lstrip())]
+    args = _ARGUMENTS.replace("\n", "\n" + indent)
+    method.__doc__ = method.__doc__.replace("{arguments}", args).replace("{out}", _OUT)
+    return method
+
+
+
 class Loss:
     """Common interface of every fastloss loss.
+
+    A loss is built from its parameters, which are checked once (the object is then
+    read-only, equal to any loss of the same class and parameters, and picklable), and has
+    three methods, the same on every loss:
 
     ``loss(input, target, *, sample_weight=None, reduction="mean", n_threads=None)``
         The loss value: a Python float for ``"mean"`` and ``"sum"``, an array of per-sample
@@ -126,22 +166,24 @@ class Loss:
         ``(grad, hess)``: gradient and Hessian diagonal of the reduced loss, for
         gradient-boosting backends.
 
-    Common arguments
-    ----------------
-    sample_weight : array-like, optional
-        Non-negative finite weights, one per leading-axis sample (shape ``(N,)``) or one
-        per per-sample loss.  ``"mean"`` is ``sum(w l) / sum(w)``; ``"none"`` gives ``w l``.
-    reduction : {"mean", "sum", "none"}
-    n_threads : int, optional
-        ``None`` follows OpenMP's default (``OMP_NUM_THREADS``, threadpoolctl limits),
-        ``-1`` uses every core, ``k >= 1`` uses ``k`` (at most the number of cores).
-        Results are bitwise identical for every thread count.
-    out : ndarray, or (ndarray, ndarray) for ``grad_hess``, optional
-        Preallocated C-contiguous, aligned, writeable output(s) of the input's shape and
-        compute dtype, not overlapping any argument; filled and returned.
-
+    Notes
+    -----
     Dtypes: float32 input is computed in float32, float64 in float64, other real dtypes
     are converted to float64; the target follows the input.  Sums accumulate in float64.
+
+    Examples
+    --------
+    >>> import numpy as np, fastloss
+    >>> loss = fastloss.MSE()
+    >>> x, t = np.array([1.0, 2.0, 4.0]), np.array([1.0, 1.0, 1.0])
+    >>> loss(x, t, reduction="none")
+    array([0., 1., 9.])
+    >>> value, grad = loss.value_and_grad(x, t, reduction="sum")
+    >>> value, grad
+    (10.0, array([0., 2., 6.]))
+    >>> grad, hess = loss.grad_hess(x, t)
+    >>> hess
+    array([2., 2., 2.])
     """
 
     # What a row of the table (fastloss/losses.py) declares:
@@ -220,25 +262,71 @@ class Loss:
 
     # -------------------------------------------------------------- the three methods ----
 
+    @_shared_arguments
     def __call__(self, input: ArrayLike, target: ArrayLike, *,
                  sample_weight: ArrayLike | None = None, reduction: Reduction = "mean",
                  n_threads: int | None = None) -> Value:
-        """The loss value (a float, or per-sample losses for ``reduction="none"``)."""
+        """The loss value (a float, or per-sample losses for ``reduction="none"``).
+
+        Parameters
+        ----------
+        {arguments}
+
+        Returns
+        -------
+        float or ndarray
+            A Python float for ``"mean"`` and ``"sum"``; for ``"none"``, the weighted
+            per-sample losses: the input's shape for pointwise losses, ``input.shape[:-1]``
+            for losses over the last axis.
+        """
         return self._run(VALUE, input, target, sample_weight, reduction, n_threads, None)
 
+    @_shared_arguments
     def value_and_grad(self, input: ArrayLike, target: ArrayLike, *,
                        sample_weight: ArrayLike | None = None, reduction: Reduction = "mean",
                        n_threads: int | None = None,
                        out: np.ndarray | None = None) -> tuple[Value, np.ndarray]:
-        """``(value, grad)`` in one pass; ``grad`` is the gradient of ``value``."""
+        """``(value, grad)`` in one pass; ``grad`` is the gradient of ``value``.
+
+        Parameters
+        ----------
+        {arguments}
+        out : ndarray, optional
+            A preallocated gradient ({out}); filled and returned as ``grad``.
+
+        Returns
+        -------
+        value : float or ndarray
+            As for ``loss(...)``.
+        grad : ndarray
+            The gradient of ``value`` with respect to the input, of the input's shape and
+            compute dtype: for ``"mean"`` it includes the 1 / sum(w) factor, for ``"none"``
+            it holds each element's own derivative.
+        """
         return self._run(VALUE | GRAD, input, target, sample_weight, reduction, n_threads, out)
 
+    @_shared_arguments
     def grad_hess(self, input: ArrayLike, target: ArrayLike, *,
                   sample_weight: ArrayLike | None = None, reduction: Reduction = "sum",
                   n_threads: int | None = None,
                   out: tuple[np.ndarray, np.ndarray] | None = None
                   ) -> tuple[np.ndarray, np.ndarray]:
-        """``(grad, hess)``: gradient and Hessian diagonal of the reduced loss."""
+        """``(grad, hess)``: gradient and Hessian diagonal of the reduced loss.
+
+        Parameters
+        ----------
+        {arguments}
+        out : (ndarray, ndarray), optional
+            A preallocated gradient and Hessian (each {out}, and not overlapping each
+            other); filled and returned.
+
+        Returns
+        -------
+        grad, hess : ndarray
+            Gradient and Hessian diagonal of the reduced value with respect to the input,
+            of the input's shape and compute dtype (what gradient-boosting libraries ask
+            of a custom objective, with ``reduction="sum"``).
+        """
         return self._run(GRAD | HESS, input, target, sample_weight, reduction, n_threads, out)
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
@@ -558,5 +646,5 @@ def functional(cls: type[Loss]) -> Callable:
     fn.__module__ = cls.__module__
     args = ", ".join(names)
     fn.__doc__ = (f"``{cls.__name__}({args})(input, target, ...)``: the value of "
-                  f":class:`{cls.__name__}` in one line (see there).")
+                  f":class:`~fastloss.{cls.__name__}` in one line (see there).")
     return fn

@@ -21,8 +21,8 @@ class MSE(Pointwise):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, fastloss
     >>> fastloss.MSE()(np.array([1.0, 2.0]), np.array([0.0, 0.0]))
     2.5
@@ -42,8 +42,8 @@ class MAE(Pointwise):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import fastloss
     >>> fastloss.MAE()([1.0, -3.0], [0.0, 0.0])
     2.0
@@ -62,8 +62,8 @@ class PseudoHuber(Pointwise):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import fastloss
     >>> round(fastloss.PseudoHuber(delta=2.0)([3.0], [0.0]), 6)
     3.211103
@@ -86,8 +86,8 @@ class Huber(Pointwise):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import fastloss
     >>> fastloss.Huber(delta=1.0)([0.5, 3.0], [0.0, 0.0], reduction="none")
     array([0.125, 2.5  ])
@@ -118,8 +118,8 @@ class PoissonNLL(Pointwise):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, fastloss
     >>> round(fastloss.PoissonNLL()(np.log([2.0, 0.5]), [3.0, 0.0]), 6)
     0.210279
@@ -148,8 +148,10 @@ class BinaryCrossEntropy(Pointwise):
 
     {parameters}
 
-    Example (multi-label: three independent labels per sample)
-    -------
+    Examples
+    --------
+    Multi-label: three independent labels per sample.
+
     >>> import numpy as np, fastloss
     >>> logits = np.array([[2.0, -1.0, 0.5], [-0.5, 1.5, -2.0]])
     >>> labels = np.array([[1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
@@ -199,8 +201,10 @@ class CrossEntropy(Softmax):
 
     {parameters}
 
-    Example: three classes, cat / car / rhino
-    -------
+    Examples
+    --------
+    Three classes: cat, car, rhino.
+
     >>> import numpy as np, fastloss
     >>> logits = np.array([[2.0, 0.5, -1.0],     # confident: cat
     ...                    [0.1, 0.2, 3.0]])     # confident: rhino
@@ -277,8 +281,8 @@ class KLDivergence(Softmax):
 
     {parameters}
 
-    Example
-    -------
+    Examples
+    --------
     >>> import numpy as np, fastloss
     >>> t = np.array([[0.5, 0.5, 0.0]])
     >>> round(fastloss.KLDivergence()(np.log([[0.25, 0.25, 0.5]]), t), 6)
