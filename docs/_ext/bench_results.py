@@ -1,7 +1,7 @@
 """The performance page: figures and tables from a benchmark results file of the repo.
 
 ``fastloss_bench_results`` (in conf.py) names a JSON file written by the benchmark suite
-(``python -m fastloss bench --json PATH``; fastloss/benchmarks.py documents its layout).
+(``python -m fastloss bench --json PATH``; bench/README.md documents its layout).
 When the docs are built, the figures are drawn into ``docs/_generated/performance/`` and
 two directives fill in the text:
 
@@ -71,13 +71,15 @@ class Results:
 
 
 def load_results(path: Path, source: str) -> Results:
-    """Read a results file of the benchmark suite (fastloss/benchmarks.py, ``SCHEMA = 1``).
+    """Read a results file of the benchmark suite (fastloss.bench, ``SCHEMA`` 1 or 2: 2
+    names losses by the table's names and adds keys this page does not need).
 
     The only function that knows the file's layout."""
     raw = json.loads(path.read_text(encoding="utf-8"))
-    if raw.get("schema") != 1:
+    if raw.get("schema") not in (1, 2):
         raise ValueError(f"{source}: benchmark results schema {raw.get('schema')!r}; "
-                         f"docs/_ext/bench_results.py reads schema 1 (adapt load_results)")
+                         f"docs/_ext/bench_results.py reads schemas 1 and 2 (adapt "
+                         f"load_results)")
     m, cfg = raw["machine"], raw["machine"].get("fastloss_config", {})
     machine = {
         "CPU": m.get("cpu_model", "?"),
