@@ -36,8 +36,9 @@ FAMILIES = ("pointwise", "softmax")
 #: level like a family, but loaded only when a test or benchmark asks for them.
 PROBES = "probes"
 #: Modules compiled once, for the baseline level: CPU and build queries (cpu), argument
-#: pre-passes over the data (checks), fast recognition of plain arrays (layout).
-SINGLE = ("cpu", "checks", "layout")
+#: pre-passes over the data (checks), fast recognition of plain arrays (layout), exact
+#: sums for the accumulators (exact).
+SINGLE = ("cpu", "checks", "layout", "exact")
 
 #: GCC / Clang flags of every module.  -fno-math-errno lets sqrt be one instruction and
 #: -fno-trapping-math lets selects become vector blends; neither changes a computed value

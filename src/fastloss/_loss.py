@@ -23,6 +23,7 @@ from numpy.typing import ArrayLike
 
 from . import _dispatch
 from ._kernels import checks, cpu, layout
+from ._kernels import exact as _exact
 from ._validation import (F32, F64, REDUCTIONS, aligned_c, as_array, as_float,
                           check_no_overlap, check_out, check_reduction, check_same_shape,
                           checked_weights, readable, resolve_threads)
@@ -329,8 +330,21 @@ class Loss:
         """
         return self._run(GRAD | HESS, input, target, sample_weight, reduction, n_threads, out)
 
-    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
+    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
+             exact=None):
+        """One call.  exact: None, or (num, den), two exact-sum states
+        (fastloss._kernels.exact) to which the call adds its weighted loss sum and its
+        "mean" denominator, exactly (for the accumulators; then mode is VALUE and
+        reduction "sum")."""
         raise NotImplementedError
+
+    def _accumulate(self, input, target, sample_weight=None, n_threads=None):
+        """(num, den): new exact-sum states holding this batch's weighted loss sum and its
+        "mean" denominator, as one call of the loss computes them (fastloss.Accumulator
+        merges them; the call's value is round(num) / round(den))."""
+        num, den = _exact.zero(), _exact.zero()
+        self._run(VALUE, input, target, sample_weight, "sum", n_threads, None, (num, den))
+        return num, den
 
     # -------------------------------------------------------------- object protocol ----
 
@@ -466,7 +480,8 @@ class Pointwise(Loss):
                              f"over the last axis of input shape {shape}")
         return arr, arr.size
 
-    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
+    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
+             exact=None):
         if layout.plain_pair(input, target):        # the common case, checked in ~50 ns
             x, t = input, target
         else:
@@ -478,10 +493,13 @@ class Pointwise(Loss):
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
         dtype, shape = x.dtype, x.shape
+        num, den = (None, None) if exact is None else exact
         if sample_weight is None:
             w, group, total_w = None, 1, x.size
+            if den is not None:
+                _exact.add(den, [total_w])
         else:
-            w, group, total_w = checked_weights(sample_weight, dtype, shape, nt)
+            w, group, total_w = checked_weights(sample_weight, dtype, shape, nt, den)
         pw, period = self._broadcast(dtype, shape)
         x, t = readable(x), readable(t)
         if self.target == "count":
@@ -497,7 +515,7 @@ class Pointwise(Loss):
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, x, t, w, group, pw, period, value, grad, hess,
-            _scale(reduction, total_w), self._param, nt)
+            _scale(reduction, total_w), self._param, nt, num)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 
@@ -531,7 +549,8 @@ class Softmax(Loss):
     def _ignore(self) -> int:
         return 0
 
-    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out):
+    def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
+             exact=None):
         x = input if layout.plain_float(input) else as_float(input, "input")
         axis = self._values["axis"]
         if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] == 0:
@@ -549,14 +568,20 @@ class Softmax(Loss):
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
+        num, den = (None, None) if exact is None else exact
+        labels_den = den if y is not None else None      # labels: the class-weighted count
         if sample_weight is None:
             w, group, total_w = None, 1, float(math.prod(sample_shape))
+            if den is not None and y is None:
+                _exact.add(den, [total_w])
         else:
-            w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt)
+            w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt,
+                                                None if y is not None else den)
         cw, cw_sum = self._class_weight(dtype, n_cls)
         ignore = self._ignore()
         if y is not None:
-            total_w, bad = checks.labels(y, n_cls, ignore, cw, w, group, dtype is F32, nt)
+            total_w, bad = checks.labels(y, n_cls, ignore, cw, w, group, dtype is F32, nt,
+                                         labels_den)
             if bad >= 0:
                 pos = np.unravel_index(bad, y.shape) if y.ndim else ()
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
@@ -572,7 +597,7 @@ class Softmax(Loss):
             class_view(x, axis), y, None if t is None else class_view(t, axis), cw, cw_sum, w,
             group, value, None if grad is None else class_view(grad, axis),
             None if hess is None else class_view(hess, axis), _scale(reduction, total_w),
-            self._smoothing(), ignore, nt)
+            self._smoothing(), ignore, nt, num)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)

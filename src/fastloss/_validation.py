@@ -147,20 +147,23 @@ def sample_weight_group(weight_shape, sample_shape) -> int:
                      f"(one weight per leading-axis sample, or one per loss value)")
 
 
-def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int):
+def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int,
+                    exact=None):
     """(contiguous weights, group, total weight over all per-sample losses).
 
-    Raises ValueError for a wrong shape or a negative or non-finite weight.
+    The total counts each weight `group` times, exactly, rounded once (and is added to
+    the exact-sum state `exact` if given).  Raises ValueError for a wrong shape or a
+    negative or non-finite weight.
     """
     w = as_float(sample_weight, "sample_weight", dtype)
     group = sample_weight_group(w.shape, tuple(sample_shape))
     w = aligned_c(w)
-    total, bad = checks.weights(w, n_threads)
+    total, bad = checks.weights(w, n_threads, group, exact)
     if bad >= 0:
         where = np.unravel_index(bad, w.shape) if w.ndim else ()
         raise ValueError(f"sample_weight must be finite and >= 0; sample_weight"
                          f"[{', '.join(map(str, where))}] = {float(w.reshape(-1)[bad])}")
-    return w, group, total * group
+    return w, group, total
 
 
 def check_out(out, shape, dtype: np.dtype, name: str, what: str) -> np.ndarray:

@@ -1,17 +1,22 @@
 # The blocked, deterministic reduction that every kernel family shares (blocked_sum).
 #
 # A call splits its work units (elements for pointwise losses, rows for softmax losses,
-# weights or labels for the argument checks) into at most MAX_BLOCKS contiguous blocks
-# whose size depends only on the number of units, never on the number of threads.  Threads
-# take whole blocks (`prange` over block indices); each block sums its tiles in a fixed
-# order into one double, and the block sums are added in block order at the end.  The result is therefore bitwise identical for any
-# thread count and any run, and needs only MAX_BLOCKS doubles of memory, whatever the input
-# size.  Within a block, work proceeds in tiles of at most TILE elements, so that every
-# scratch buffer a kernel needs (gathered strided input, expanded weights, per-element
-# losses) is a small stack array that stays in L1.
+# weights or labels for the argument checks) into contiguous blocks of a fixed number of
+# units (the last one shorter), which depends only on the kind of unit, never on the size
+# of the call or the number of threads.  Threads take whole blocks (`prange` over block
+# indices); each block sums its tiles in a fixed order into one double, and the call's
+# total is the exact sum of its block sums, rounded once (fl_exact.h).  The result is
+# therefore bitwise identical for any thread count and any run; and since a block's sum
+# depends only on its units, the same data cut into batches at block boundaries (multiples
+# of BLOCK_MIN rows) and summed exactly in any order gives the same bits as one call
+# (fastloss.Accumulator).  Within a block, work proceeds in tiles of at most TILE
+# elements, so that every scratch buffer a kernel needs (gathered strided input, expanded
+# weights, per-element losses) is a small stack array that stays in L1; a family that
+# needs more (the softmax row tiles) gets heap scratch per thread from blocked_sum.
 from cython cimport floating
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.stdlib cimport malloc, free
+from libc.stdint cimport int64_t
 
 cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()
@@ -21,11 +26,11 @@ cdef extern from "fl_omp.h" nogil:
 
 cdef enum:
     TILE = 256              # elements per tile; scratch arrays have this length
-    MAX_BLOCKS = 1024       # blocks per call at most
     STACK_BLOCKS = 64       # block sums of calls with at most this many blocks stay on the
-                            # stack; larger calls (>= 256k elements) take them from the heap,
-                            # so that a 64 KiB thread stack is enough (musl's default is 128)
-    BLOCK_MIN = 4096        # elements per block at least: the unit a thread takes
+                            # stack; larger calls take them from the heap, so that a
+                            # 64 KiB thread stack is enough (musl's default is 128)
+    BLOCK_MIN = 4096        # elements per block (softmax rows: the largest power of two of
+                            # rows with at most this many elements, see block_rows)
     PARALLEL_MIN = 32768    # below this many elements a call runs on the calling thread
 
 # Softmax rows of few classes are done NARROW_ROWS at a time, transposed (softmax.pyx).
@@ -64,21 +69,22 @@ cdef struct Blocking:
     Py_ssize_t size         # units per block; the last block may be shorter
 
 
-cdef inline Blocking make_blocking(Py_ssize_t n_units, Py_ssize_t min_units) noexcept nogil:
-    """Split n_units into blocks of at least min_units, at most MAX_BLOCKS of them."""
+cdef inline Blocking make_blocking(Py_ssize_t n_units, Py_ssize_t block_units) noexcept nogil:
+    """Split n_units into blocks of block_units (the last one shorter)."""
     cdef Blocking b
-    b.n_blocks = 0
-    b.size = 1
-    if n_units <= 0:
-        return b
-    if min_units < 1:
-        min_units = 1
-    b.n_blocks = (n_units + min_units - 1) // min_units
-    if b.n_blocks > MAX_BLOCKS:
-        b.n_blocks = MAX_BLOCKS
-    b.size = (n_units + b.n_blocks - 1) // b.n_blocks
-    b.n_blocks = (n_units + b.size - 1) // b.size      # no empty trailing block
+    b.size = block_units if block_units >= 1 else 1
+    b.n_blocks = (n_units + b.size - 1) // b.size if n_units > 0 else 0
     return b
+
+
+cdef inline Py_ssize_t block_rows(Py_ssize_t n_cls) noexcept nogil:
+    """Rows per block for rows of n_cls values: the largest power of two with at most
+    BLOCK_MIN elements (at least 1), so that BLOCK_MIN rows are a whole number of blocks
+    for every row length."""
+    cdef Py_ssize_t rows = 1
+    while rows * 2 * n_cls <= BLOCK_MIN:
+        rows *= 2
+    return rows
 
 
 cdef inline Py_ssize_t block_end(Blocking blk, Py_ssize_t b, Py_ssize_t n_units) noexcept nogil:
@@ -96,13 +102,17 @@ cdef inline int team_size(int n_threads, Py_ssize_t n_elements, Py_ssize_t n_blo
     return n_threads
 
 
-cdef inline double ordered_sum(const double* v, Py_ssize_t n) noexcept nogil:
-    """Sum of v[0], v[1], ... in that order (the block sums of one call)."""
-    cdef double s = 0.0
-    cdef Py_ssize_t i
-    for i in range(n):
-        s += v[i]
-    return s
+cdef extern from "fl_exact.h" nogil:
+    enum: FL_EXACT_STATE
+    ctypedef struct fl_exact:
+        pass
+    void fl_exact_zero(fl_exact* acc)
+    void fl_exact_add(fl_exact* acc, double x)
+    void fl_exact_merge(fl_exact* acc, const fl_exact* other)
+    void fl_exact_scale(fl_exact* acc, int64_t k)
+    double fl_exact_round(const fl_exact* acc)
+    void fl_exact_store(const fl_exact* acc, int64_t* out)
+    void fl_exact_load(fl_exact* acc, const int64_t* state)
 
 
 # What a block reports besides its sum (*flag): FLAG_NONE, the index (>= 0) of the first
@@ -122,44 +132,72 @@ cdef inline Py_ssize_t first_flagged(const Py_ssize_t* flags, Py_ssize_t n_block
 
 
 # What each kernel runs per block: the sum of its results over units lo .. hi; it sets
-# *flag as above.
+# *flag as above.  scratch: the calling thread's heap scratch (blocked_sum's
+# scratch_bytes), or NULL.
 ctypedef double (*BlockFn)(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                           Py_ssize_t* flag) noexcept nogil
+                           Py_ssize_t* flag, void* scratch) noexcept nogil
 
 
 cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_units,
-                               Py_ssize_t min_units, Py_ssize_t n_elements, int n_threads,
+                               Py_ssize_t block_units, Py_ssize_t n_elements, int n_threads,
+                               size_t scratch_bytes, fl_exact* exact,
                                Py_ssize_t* first_flag) noexcept nogil:
-    """The reduction scheme, written once: `block` over fixed blocks of n_units (at least
-    min_units each), threads taking whole blocks, the block sums added in block order.
+    """The reduction scheme, written once: `block` over fixed blocks of block_units units,
+    threads taking whole blocks, the block sums added exactly and rounded once.
 
-    n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Sets
+    n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Each
+    thread gets scratch_bytes of heap scratch (none for 0).  If exact is not NULL, the
+    exact sum of the block sums is added to it too (for the accumulators).  Sets
     *first_flag to what the first block that flagged anything flagged, or FLAG_NONE; to
-    FLAG_NO_MEMORY if the block sums or a block's scratch found no memory (the callers
-    raise MemoryError then).
+    FLAG_NO_MEMORY if the block sums or the scratch found no memory (the callers raise
+    MemoryError then).
     """
     cdef double small_sums[STACK_BLOCKS]
     cdef Py_ssize_t small_flags[STACK_BLOCKS]
     cdef double* sums = small_sums
     cdef Py_ssize_t* flags = small_flags
-    cdef Blocking blk = make_blocking(n_units, min_units)
+    cdef Blocking blk = make_blocking(n_units, block_units)
     cdef int nt = team_size(n_threads, n_elements, blk.n_blocks)
+    cdef size_t stride = (scratch_bytes + 63) // 64 * 64       # no false sharing
+    cdef char* scratch = NULL
     cdef Py_ssize_t b
     cdef double total
+    cdef fl_exact acc
+    first_flag[0] = FLAG_NONE
     if blk.n_blocks > STACK_BLOCKS:
         sums = <double*>malloc(blk.n_blocks * (sizeof(double) + sizeof(Py_ssize_t)))
         if sums == NULL:
             first_flag[0] = FLAG_NO_MEMORY
             return 0.0
         flags = <Py_ssize_t*>(sums + blk.n_blocks)
+    if scratch_bytes and blk.n_blocks:
+        scratch = <char*>malloc(nt * stride)
+        if scratch == NULL:
+            first_flag[0] = FLAG_NO_MEMORY
+            if sums != small_sums:
+                free(sums)
+            return 0.0
     if nt == 1:
         for b in range(blk.n_blocks):
-            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
+            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b],
+                            scratch)
     else:
         for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b])
+            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b],
+                            NULL if scratch == NULL else scratch + threadid() * stride)
+    free(scratch)
     first_flag[0] = first_flagged(flags, blk.n_blocks)
-    total = ordered_sum(sums, blk.n_blocks)
+    if blk.n_blocks == 1 and exact == NULL:
+        total = sums[0]                     # one block: its sum is already exact
+    else:
+        fl_exact_zero(&acc)
+        for b in range(blk.n_blocks):
+            fl_exact_add(&acc, sums[b])
+        total = fl_exact_round(&acc)
+        if exact != NULL:
+            fl_exact_merge(exact, &acc)
+    if blk.n_blocks == 0:
+        total = 0.0
     if sums != small_sums:
         free(sums)
     return total

@@ -13,9 +13,10 @@ from cython cimport floating
 from libc.float cimport FLT_MAX, DBL_MAX
 cimport numpy as cnp
 
-from .blocks cimport BLOCK_MIN, FLAG_NO_MEMORY, blocked_sum, vsum
+from .blocks cimport (BLOCK_MIN, FLAG_NO_MEMORY, blocked_sum, vsum, fl_exact, fl_exact_zero,
+                      fl_exact_scale, fl_exact_round, fl_exact_merge)
 
-from .arrays cimport data_or_null
+from .arrays cimport data_or_null, exact_in, exact_out
 
 cnp.import_array()
 
@@ -47,23 +48,37 @@ cdef inline double sum_weights(const floating* w, Py_ssize_t lo, Py_ssize_t hi,
 
 
 cdef double weights_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                          Py_ssize_t* bad) noexcept nogil:
+                          Py_ssize_t* bad, void* scratch) noexcept nogil:
     cdef const WeightArgs* a = <const WeightArgs*>args
     if a.float32:
         return sum_weights(<const float*>a.w, lo, hi, bad)
     return sum_weights(<const double*>a.w, lo, hi, bad)
 
 
-def weights(cnp.ndarray w, int n_threads):
-    """(sum of w, index of the first bad weight or -1) for a C-contiguous float array."""
+def weights(cnp.ndarray w, int n_threads, long long group=1, object exact=None):
+    """(group * sum of w, index of the first bad weight or -1) for a C-contiguous float
+    array: every weight counted `group` times (0 < group < 2^31), the product taken
+    exactly and rounded once.  The exact value is also added to `exact` (an exact-sum
+    state) if given."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
     cdef Py_ssize_t bad = -1
     cdef double total
     cdef WeightArgs a
+    cdef fl_exact acc, state
+    cdef fl_exact* statep = exact_in(exact, &state)
+    if not 0 < group < 2**31:
+        raise ValueError(f"a weight may stand for at most 2^31 - 1 values; got {group}")
     a.w = cnp.PyArray_DATA(w)
     a.float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32
+    fl_exact_zero(&acc)
     with nogil:
-        total = blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+        blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, 0, &acc, &bad)
+        if group != 1:
+            fl_exact_scale(&acc, group)
+        total = fl_exact_round(&acc)
+        if statep != NULL:
+            fl_exact_merge(statep, &acc)
+    exact_out(exact, statep)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return total, bad
@@ -116,7 +131,7 @@ cdef inline double count_labels(const LabelArgs* a, const floating* cw, const fl
 
 
 cdef double labels_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                         Py_ssize_t* bad) noexcept nogil:
+                         Py_ssize_t* bad, void* scratch) noexcept nogil:
     cdef const LabelArgs* a = <const LabelArgs*>args
     if a.float32:
         return count_labels(a, <const float*>a.cw, <const float*>a.sw, lo, hi, bad)
@@ -124,7 +139,7 @@ cdef double labels_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
 
 
 def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, object sw,
-           Py_ssize_t group, bint is_float32, int n_threads):
+           Py_ssize_t group, bint is_float32, int n_threads, object exact=None):
     """(class-weighted count of the non-ignored rows, index of the first bad label or -1).
 
     y is C-contiguous int64; cw (class weights) and sw (sample weights, one per `group`
@@ -134,6 +149,8 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     cdef Py_ssize_t bad = -1
     cdef double total
     cdef LabelArgs a
+    cdef fl_exact acc
+    cdef fl_exact* accp = exact_in(exact, &acc)
     a.y = <const long long*>cnp.PyArray_DATA(y)
     a.n_cls = n_cls
     a.ignore = ignore_index
@@ -142,7 +159,8 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     a.group = group
     a.float32 = is_float32
     with nogil:
-        total = blocked_sum(labels_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+        total = blocked_sum(labels_block, &a, n, BLOCK_MIN, n, n_threads, 0, accp, &bad)
+    exact_out(exact, accp)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return total, bad
@@ -178,7 +196,7 @@ cdef inline Py_ssize_t first_negative_in(const floating* v, Py_ssize_t stride, P
 
 
 cdef double sign_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                       Py_ssize_t* bad) noexcept nogil:
+                       Py_ssize_t* bad, void* scratch) noexcept nogil:
     cdef const SignArgs* a = <const SignArgs*>args
     if a.float32:
         bad[0] = first_negative_in(<const float*>a.v, a.stride, lo, hi)
@@ -198,7 +216,7 @@ def first_negative(cnp.ndarray v, int n_threads):
         cnp.PyArray_STRIDE(v, 0) // cnp.PyArray_ITEMSIZE(v)
     a.float32 = cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32
     with nogil:
-        blocked_sum(sign_block, &a, n, BLOCK_MIN, n, n_threads, &bad)
+        blocked_sum(sign_block, &a, n, BLOCK_MIN, n, n_threads, 0, NULL, &bad)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return bad

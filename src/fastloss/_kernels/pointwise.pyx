@@ -29,10 +29,10 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, tile_of,
-                      grouped_tile, cyclic_tile, fill)
+                      grouped_tile, cyclic_tile, fill, fl_exact)
 from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 
-from .arrays cimport data_or_null
+from .arrays cimport data_or_null, exact_in, exact_out
 
 cnp.import_array()
 
@@ -140,7 +140,7 @@ cdef inline double run_mode(const Args* a, const floating* x, Py_ssize_t lo,
 
 
 cdef double pointwise_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                            Py_ssize_t* flag) noexcept nogil:
+                            Py_ssize_t* flag, void* scratch) noexcept nogil:
     """The BlockFn of this family (blocks.pxd): elements lo .. hi of one call."""
     cdef const Args* a = <const Args*>args
     flag[0] = FLAG_NONE
@@ -158,8 +158,10 @@ cdef inline Py_ssize_t flat_stride(cnp.ndarray arr):
 
 def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
               Py_ssize_t w_group, object pw, Py_ssize_t pw_period, object value,
-              object grad, object hess, double scale, double param, int n_threads):
-    """Run one pointwise loss over x and t elementwise; return the sum of w * l.
+              object grad, object hess, double scale, double param, int n_threads,
+              object exact=None):
+    """Run one pointwise loss over x and t elementwise; return the sum of w * l (also
+    added exactly to `exact`, an exact-sum state, if given).
 
     The caller (fastloss.losses) has validated everything: x and t have the same size and
     float dtype, each either C-contiguous (any shape, read flat) or 1-D with a stride that
@@ -170,6 +172,8 @@ def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     cdef double total
     cdef Py_ssize_t flag = FLAG_NONE
+    cdef fl_exact acc
+    cdef fl_exact* accp = exact_in(exact, &acc)
     a.kernel = kernel
     a.mode = mode
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
@@ -187,7 +191,8 @@ def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     a.scale = scale
     a.param = param
     with nogil:
-        total = blocked_sum(pointwise_block, &a, n, BLOCK_MIN, n, n_threads, &flag)
+        total = blocked_sum(pointwise_block, &a, n, BLOCK_MIN, n, n_threads, 0, accp, &flag)
+    exact_out(exact, accp)
     if flag == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return total

@@ -8,7 +8,7 @@ and benchmarks can time the memory-bandwidth floor with the kernels' own blockin
 from cython cimport floating
 cimport numpy as cnp
 
-from .blocks cimport (TILE, FL_LANES, MAX_BLOCKS, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
+from .blocks cimport (TILE, FL_LANES, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
                       NARROW_ROWS, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vmax_at, kl_tile,
                       fl_kl_tile_loops_f32, fl_kl_tile_loops_f64)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p, vlog1p_unit)
@@ -18,7 +18,7 @@ cnp.import_array()
 
 #: The kernels' blocking and tiling constants (blocks.pxd), for tests and tools that
 #: need sizes on and around the kernels' boundaries.
-LAYOUT = {"TILE": TILE, "LANES": FL_LANES, "MAX_BLOCKS": MAX_BLOCKS, "BLOCK_MIN": BLOCK_MIN,
+LAYOUT = {"TILE": TILE, "LANES": FL_LANES, "BLOCK_MIN": BLOCK_MIN,
           "PARALLEL_MIN": PARALLEL_MIN, "NARROW_MAX": NARROW_MAX, "NARROW_ROWS": NARROW_ROWS}
 
 
@@ -88,7 +88,7 @@ cdef void copy_or_add(const floating* a, const floating* b, floating* out, Py_ss
 
 
 cdef double floor_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                        Py_ssize_t* flag) noexcept nogil:
+                        Py_ssize_t* flag, void* scratch) noexcept nogil:
     cdef const FloorArgs* f = <const FloorArgs*>args
     flag[0] = FLAG_NONE
     if f.float32:
@@ -112,7 +112,7 @@ def bandwidth_floor(cnp.ndarray a, object b, cnp.ndarray out, int n_threads):
     f.out = cnp.PyArray_DATA(out)
     f.float32 = cnp.PyArray_TYPE(a) == cnp.NPY_FLOAT32
     with nogil:
-        blocked_sum(floor_block, &f, n, BLOCK_MIN, n, n_threads, &flag)
+        blocked_sum(floor_block, &f, n, BLOCK_MIN, n, n_threads, 0, NULL, &flag)
     if flag == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
 

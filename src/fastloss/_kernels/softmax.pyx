@@ -47,18 +47,18 @@ The blocked deterministic reduction, threads and modes work as in pointwise.pyx.
 from cython cimport floating
 cimport numpy as cnp
 
-from libc.stdlib cimport malloc, free
 from libc.string cimport memcpy
 
-from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES, BLOCK_MIN,
+from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
-                      FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, vmax_at, FL_LANES,
+                      FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, block_rows, fl_exact, vsum,
+                      vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
-from .arrays cimport data_or_null
+from .arrays cimport data_or_null, exact_in, exact_out
 
 cnp.import_array()
 
@@ -592,7 +592,7 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
     """Weighted loss of rows r0 .. r0+R from logits (R <= NARROW_ROWS, R * C at most a
     tile; class-strided rows in one N); writes their gradient (and Hessian) rows.
 
-    scratch (heap memory of the block: too much for a thread's stack in float64) holds
+    scratch (heap memory of the thread: too much for its stack in float64) holds
     NARROW_TILES tiles of max(NARROW_TILE, C) values, then C class weights.
     """
     cdef Py_ssize_t C = a.n_cls
@@ -786,25 +786,18 @@ cdef inline Py_ssize_t tile_rows(const Args* a) noexcept nogil:
 
 
 cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
-                      floating dtype_tag, Mode mode) noexcept nogil:
+                      floating* scratch, Mode mode) noexcept nogil:
     """Weighted loss sum of rows lo .. hi, writing the requested outputs; *flag as
-    blocked_sum's blocks set it (the first row with a bad label, say)."""
+    blocked_sum's blocks set it (the first row with a bad label, say).  scratch: the
+    thread's row-tile scratch (scratch_values), when the rows go in tiles."""
     cdef floating swbuf[NARROW_ROWS]
     cdef floating ones[NARROW_ROWS]
     cdef const floating* sw
-    cdef floating* scratch = NULL
     cdef Py_ssize_t r0, R, r, most, left
-    cdef Py_ssize_t C = a.n_cls
-    cdef Py_ssize_t tile = NARROW_TILE if C <= NARROW_TILE else C
     cdef double acc = 0, l
     cdef bint tiles = use_tiles(a)
     flag[0] = FLAG_NONE
     most = tile_rows(a) if tiles else NARROW_ROWS
-    if tiles:
-        scratch = <floating*>malloc((NARROW_TILES * tile + C) * sizeof(floating))
-        if scratch == NULL:
-            flag[0] = FLAG_NO_MEMORY
-            return 0
     fill(&ones[0], NARROW_ROWS, <floating>1)
     r0 = lo
     while r0 < hi:
@@ -828,31 +821,36 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
                     (<floating*>a.value)[r0 + r] = <floating>l
                 acc += l
         r0 += R
-    free(scratch)
     return acc
 
 
 cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
-                           floating dtype_tag) noexcept nogil:
+                           floating* scratch) noexcept nogil:
     # one call per mode, each with a compile-time mode: one specialized loop each (the
     # same dispatch as pointwise.pyx's run_mode, over this family's run_block)
     cdef value_only v = value_only(0)          # type tags: only their type matters
     cdef value_and_grad vg = value_and_grad(0)
     cdef grad_and_hess gh = grad_and_hess(0)
     if a.mode == VALUE:
-        return run_block(a, lo, hi, flag, dtype_tag, v)
+        return run_block(a, lo, hi, flag, scratch, v)
     elif a.mode == VALUE | GRAD:
-        return run_block(a, lo, hi, flag, dtype_tag, vg)
-    return run_block(a, lo, hi, flag, dtype_tag, gh)
+        return run_block(a, lo, hi, flag, scratch, vg)
+    return run_block(a, lo, hi, flag, scratch, gh)
 
 
 cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
-                          Py_ssize_t* flag) noexcept nogil:
+                          Py_ssize_t* flag, void* scratch) noexcept nogil:
     """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call."""
     cdef const Args* a = <const Args*>args
     if a.float32:
-        return run_mode(a, lo, hi, flag, <float>0)
-    return run_mode(a, lo, hi, flag, <double>0)
+        return run_mode(a, lo, hi, flag, <float*>scratch)
+    return run_mode(a, lo, hi, flag, <double*>scratch)
+
+
+cdef inline size_t scratch_values(const Args* a) noexcept nogil:
+    """Values of row-tile scratch a thread needs (row_tile's layout), 0 without tiles."""
+    cdef Py_ssize_t tile = NARROW_TILE if a.n_cls <= NARROW_TILE else a.n_cls
+    return NARROW_TILES * tile + a.n_cls if use_tiles(a) else 0
 
 
 cdef inline Rows rows_of(object arr):
@@ -877,8 +875,9 @@ cdef inline Rows rows_of(object arr):
 def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
-            long long ignore_index, int n_threads):
-    """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag).
+            long long ignore_index, int n_threads, object exact=None):
+    """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag)
+    (the sum also added exactly to `exact`, an exact-sum state, if given).
 
     x is 3-D (outer, classes, inner): row r is (r // inner, :, r % inner).  Its strides
     are multiples of the item size; with inner == 1 the class stride is one item, else
@@ -893,9 +892,11 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     """
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * cnp.PyArray_DIM(x, 2)
-    cdef Py_ssize_t min_rows
     cdef double total
     cdef Py_ssize_t flag = FLAG_NONE
+    cdef size_t scratch_bytes
+    cdef fl_exact acc
+    cdef fl_exact* accp = exact_in(exact, &acc)
     a.kind = kind
     a.mode = mode
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
@@ -914,10 +915,11 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     a.value = <void*>data_or_null(value)
     a.scale = scale
     a.smoothing = smoothing
-    min_rows = BLOCK_MIN // a.n_cls if a.n_cls < BLOCK_MIN else 1     # ~BLOCK_MIN elements
+    scratch_bytes = scratch_values(&a) * cnp.PyArray_ITEMSIZE(x)
     with nogil:
-        total = blocked_sum(softmax_block, &a, n_rows, min_rows, n_rows * a.n_cls, n_threads,
-                            &flag)
+        total = blocked_sum(softmax_block, &a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
+                            n_threads, scratch_bytes, accp, &flag)
+    exact_out(exact, accp)
     if flag == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the kernel's scratch")
     return total, flag
