@@ -16,7 +16,8 @@ What it checks, in order, stopping at the first failure with a non-zero exit:
 5. wheel        the wheel holds every kernel module, no sources, and the right metadata.
 6. repair       `auditwheel repair`: libgomp is vendored in fastloss.libs/ and every
                 extension module links that copy (patchelf), not the system's.
-7. test         a fresh venv with the repaired wheel and its [test] extra (never torch):
+7. test         a fresh venv with the repaired wheel and its [test-wheel] extra (the core
+                suite; never torch):
                 pyproject's cibuildwheel test-command, run in a temporary folder holding the
                 test-sources, so the INSTALLED fastloss is tested (a pytest plugin checks
                 fastloss.__file__ is in the venv); plus a smoke run that checks the process
@@ -384,7 +385,7 @@ class Checker:
     def test_installed(self, name: str, numpy_pin: str | None, floor: str | None):
         venv = self.venv(name)
         py = venv / "bin" / "python"
-        reqs = [f"{self.repaired}[test]"] + ([f"numpy=={numpy_pin}"] if numpy_pin else [])
+        reqs = [f"{self.repaired}[test-wheel]"] + ([f"numpy=={numpy_pin}"] if numpy_pin else [])
         self.run([py, "-m", "pip", "install", "-q", *reqs], log=name)
         listing = self.run([py, "-m", "pip", "list", "--format=json"], log=name)
         pkgs = pip_list(listing)
