@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import fastloss
 from conftest import input_for, target_for
 from fastloss.bench import reference as ref
+from fastloss.bench.reference import misaligned
 
 FAULTS = (None, None, None, "target_shape", "bad_label", "negative_weight", "weight_shape",
           "out_shape", "out_dtype", "out_misaligned", "out_readonly", "out_aliases_input",
@@ -137,14 +138,6 @@ def calls(draw):
         target = layout(draw, np.asarray(target))
     return dict(loss=loss, x=x, target=target, weight=weight, reduction=reduction,
                 method=method, n_threads=n_threads, out=out, fault=fault, compute=compute)
-
-
-def misaligned(a):
-    """A copy of `a` at an address that is not a multiple of its itemsize."""
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    out = np.frombuffer(buf.data, a.dtype, a.size, 1).reshape(a.shape)
-    out[...] = a
-    return out
 
 
 def sharing_memory(out, other):

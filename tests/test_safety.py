@@ -11,6 +11,7 @@ import pytest
 
 import fastloss
 from conftest import target_for
+from fastloss.bench.reference import misaligned
 
 
 def run_python(code: str, env=None, timeout=120):
@@ -158,16 +159,6 @@ def test_a_label_changed_after_the_check_is_reported_by_the_kernel():
 
 
 # ------------------------------------------------------------------ alignment ----
-
-def misaligned(a):
-    """A C-contiguous copy of `a` at an address that is not a multiple of its itemsize."""
-    a = np.ascontiguousarray(a)
-    buf = np.empty(a.nbytes + 1, np.uint8)
-    out = np.frombuffer(buf.data, dtype=a.dtype, count=a.size, offset=1).reshape(a.shape)
-    out[...] = a
-    assert not out.flags.aligned
-    return out
-
 
 LOSSES = [cls() for cls in fastloss.LOSSES]
 

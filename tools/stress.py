@@ -40,13 +40,6 @@ ELEMENTS = edges(1, LAYOUT["LANES"], LAYOUT["TILE"], LAYOUT["BLOCK_MIN"],
                  LAYOUT["PARALLEL_MIN"]) + (70001,)
 
 
-def misaligned(a):
-    buf = np.zeros(a.nbytes + 1, np.uint8)
-    out = np.frombuffer(buf.data, a.dtype, a.size, 1).reshape(a.shape)
-    out[...] = a
-    return out
-
-
 def layout(rng, a):
     kind = rng.integers(6)
     if kind == 1 and a.ndim:
@@ -58,7 +51,7 @@ def layout(rng, a):
     if kind == 3 and a.ndim > 1:
         return np.asfortranarray(a)
     if kind == 4:
-        return misaligned(a)
+        return ref.misaligned(a)
     return a
 
 
@@ -72,7 +65,7 @@ def one_call(rng, dtype):
     if cls.family == "softmax":
         C = int(rng.choice(CLASSES))
         N = int(rng.choice(ROWS)) if C < 256 else int(rng.integers(1, 70))
-        shape = (N, C)
+        shape = (N, C) if params.get("axis", -1) == -1 else (C, N)      # classes on `axis`
         if "class_weight" in params and rng.random() < 0.3:
             params["class_weight"] = rng.uniform(0, 2, C)
     else:
@@ -83,7 +76,11 @@ def one_call(rng, dtype):
     t = ref.example_target(loss, x, rng, labels=rng.random() < 0.7)
     if t.dtype.kind in "iu" and t.size:
         t[rng.random(t.shape) < 0.1] = loss.ignore_index
-    sample_shape = shape[:-1] if cls.family == "softmax" else shape
+    if cls.family == "softmax":
+        axis = loss.axis % len(shape)
+        sample_shape = shape[:axis] + shape[axis + 1:]
+    else:
+        sample_shape = shape
     x = layout(rng, x.astype(dtype))
     if t.dtype.kind == "f":
         t = layout(rng, t.astype(dtype))

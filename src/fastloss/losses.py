@@ -15,6 +15,11 @@ from ._validation import as_array, as_float, check_same_shape, compute_dtype
 
 # ------------------------------------------------------------------ pointwise rows ----
 
+#: Pseudo-Huber's and Huber's one parameter
+DELTA = Param("delta", 1.0, positive_finite,
+              "Where the loss turns from quadratic to linear: finite and > 0.",
+              examples=(0.3, 4.0))
+
 
 class MSE(Pointwise):
     """Mean squared error: ``l = (x - t)^2``, ``grad = 2 (x - t)``, ``hess = 2``.
@@ -70,9 +75,7 @@ class PseudoHuber(Pointwise):
     """
     name = "pseudo_huber"
     kernel = "pseudo_huber"
-    params = (Param("delta", 1.0, positive_finite,
-                    "Where the loss turns from quadratic to linear: finite and > 0.",
-                    examples=(0.3, 4.0)),)
+    params = (DELTA,)
     kernel_param = "delta"
 
 
@@ -94,9 +97,7 @@ class Huber(Pointwise):
     """
     name = "huber"
     kernel = "huber"
-    params = (Param("delta", 1.0, positive_finite,
-                    "Where the loss turns from quadratic to linear: finite and > 0.",
-                    examples=(0.3, 4.0)),)
+    params = (DELTA,)
     kernel_param = "delta"
 
 

@@ -57,7 +57,7 @@ cdef double weights_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
 
 def weights(cnp.ndarray w, int n_threads, long long group=1, object exact=None):
     """(group * sum of w, index of the first bad weight or -1) for a C-contiguous float
-    array: every weight counted `group` times (0 < group < 2^31), the product taken
+    array: every weight counted `group` times (0 <= group < 2^31), the product taken
     exactly and rounded once.  The exact value is also added to `exact` (an exact-sum
     state) if given."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
@@ -66,7 +66,7 @@ def weights(cnp.ndarray w, int n_threads, long long group=1, object exact=None):
     cdef WeightArgs a
     cdef fl_exact acc, state
     cdef fl_exact* statep = exact_in(exact, &state)
-    if not 0 < group < 2**31:
+    if not 0 <= group < 2**31:
         raise ValueError(f"a weight may stand for at most 2^31 - 1 values; got {group}")
     a.w = cnp.PyArray_DATA(w)
     a.float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32

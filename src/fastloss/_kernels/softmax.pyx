@@ -244,6 +244,24 @@ cdef inline void zero_row(floating* row, Py_ssize_t n, Py_ssize_t stride) noexce
             row[c * stride] = zero
 
 
+cdef inline bint open_row(const Args* a, Py_ssize_t r, floating** grow, floating** hrow,
+                          long long* y, Py_ssize_t* flag, Mode mode) noexcept nogil:
+    """Point at row r's gradient and Hessian rows (as the mode needs) and, with labels,
+    read its label.  A row that is ignored or whose label is out of range gets zero
+    outputs, and False is returned."""
+    if Mode is not value_only:
+        grow[0] = <floating*>a.g.data + row_at(&a.g, r)
+    if Mode is grad_and_hess:
+        hrow[0] = <floating*>a.hess + row_at(&a.g, r)
+    if a.kind != CE_INDEX or label_of(a, r, y, flag):
+        return True
+    if Mode is not value_only:
+        zero_row(grow[0], a.n_cls, a.g.cls)
+    if Mode is grad_and_hess:
+        zero_row(hrow[0], a.n_cls, a.g.cls)
+    return False
+
+
 # ------------------------------------------------------------------ wide rows ----
 # Classes contiguous, C > NARROW_MAX: row by row.  wide_sums makes pass 2 (exp and the row
 # sums), wide_grad pass 3 (gradient and Hessian from e).
@@ -384,18 +402,9 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating l, grad_factor = 0, hess_factor = 0, grad_y = 0, hess_y = 0
     cdef long long y = 0
-    if Mode is not value_only:
-        grow = <floating*>a.g.data + row_at(&a.g, r)
-    if Mode is grad_and_hess:
-        hrow = <floating*>a.hess + row_at(&a.g, r)
-    if a.kind == CE_INDEX:
-        if not label_of(a, r, &y, flag):
-            if Mode is not value_only:
-                fill(grow, C, <floating>0)
-            if Mode is grad_and_hess:
-                fill(hrow, C, <floating>0)
-            return 0
-    else:
+    if not open_row(a, r, &grow, &hrow, &y, flag, mode):
+        return 0
+    if a.kind != CE_INDEX:
         trow = <const floating*>a.t.data + row_at(&a.t, r)
     top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
     if a.kind == CE_INDEX:          # before e can overwrite z
@@ -723,17 +732,9 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     cdef Py_ssize_t c0, n, c
     cdef long long y = -1
     cdef double total = 0
-    if Mode is not value_only:
-        grow = <floating*>a.g.data + row_at(&a.g, r)
-    if Mode is grad_and_hess:
-        hrow = <floating*>a.hess + row_at(&a.g, r)
+    if not open_row(a, r, &grow, &hrow, &y, flag, mode):
+        return 0
     if a.kind == CE_INDEX:
-        if not label_of(a, r, &y, flag):
-            if Mode is not value_only:
-                zero_row(grow, C, gs)
-            if Mode is grad_and_hess:
-                zero_row(hrow, C, gs)
-            return 0
         keep_y = <floating>((1 - a.smoothing) * (1 if cw == NULL else cw[y]))
     else:
         trow = <const floating*>a.t.data + row_at(&a.t, r)

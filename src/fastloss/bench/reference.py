@@ -222,6 +222,16 @@ def example_input(loss, shape, rng, dtype=np.float64, scale=2.0):
     return rng.uniform(0.02, 0.98, shape).astype(dtype)
 
 
+def misaligned(a):
+    """A copy of array `a` at an address that is not a multiple of its item size (the
+    tests and the stress tool pass such arrays)."""
+    a = np.asarray(a)
+    buf = np.zeros(a.nbytes + 1, np.uint8)
+    out = np.frombuffer(buf.data, a.dtype, a.size, 1).reshape(a.shape)
+    out[...] = a
+    return out
+
+
 def _pointwise(parts):
     return (*parts, None)
 
