@@ -5,8 +5,9 @@ of the loss on that chunk), merges them in a tree (``dask.array.reduction``,
 ``split_every`` at a time) and rounds once, into a lazy 0-d array whose ``.compute()``
 gives the value.  The merges are exact, so the value is the same, bit for bit, for any
 ``split_every``, scheduler, number of workers or threads; it is the value of one
-in-memory call over the whole arrays (bit for bit when every row chunk but the last is a
-multiple of 4096 rows, to about 1e-16 relative otherwise).
+in-memory call over the whole arrays (bit for bit when the chunks hold whole rows and
+every row chunk but the last is a multiple of 4096 rows, to about 1e-16 relative
+otherwise).
 
 :func:`value_and_grad` adds the gradient: a second pass over the chunks that scales
 each chunk's gradient by the global ``1 / sum(w)`` of the "mean" (the kernel applies it,
@@ -94,7 +95,7 @@ def _merge_to_array(parts, axis=None, keepdims=None):
 
 def _finalize(total):
     acc = total[()] if isinstance(total, np.ndarray) else total
-    return np.float64(acc.result())
+    return acc.result()
 
 
 def _scale_of(total):
@@ -111,9 +112,8 @@ def _scale_of(total):
 
 def _grad_block(x, t, w, total, *, loss):
     scale = _scale_of(total)
-    if scale is None:
-        return np.zeros(x.shape, dtype=x.dtype if x.dtype.kind == "f" and x.dtype.itemsize
-                        in (4, 8) else np.float64)
+    if scale is None:                   # no valid sample anywhere: 0, as in the losses
+        return np.zeros(x.shape, np.float32 if x.dtype == np.float32 else np.float64)
     _, grad = loss._value_and_grad_scaled(x, t, w, scale)
     return grad
 
@@ -228,9 +228,10 @@ def evaluate(loss: Loss, input, target, sample_weight=None, reduction: str = "me
     Returns
     -------
     dask.array.Array
-        A 0-d float64 array: ``.compute()`` gives the value, equal to one in-memory call
-        (``loss(input, target, ...)``), bitwise when row chunks are multiples of 4096
-        rows, and bitwise the same for every ``split_every``, scheduler and worker count.
+        A 0-d float64 array: ``.compute()`` gives the value (a Python float), equal to
+        one in-memory call (``loss(input, target, ...)``), bitwise when the chunks hold
+        whole rows and row chunks are multiples of 4096 rows, and bitwise the same for
+        every ``split_every``, scheduler and worker count.
     """
     parts = _layout(loss, input, target, sample_weight)
     total = _total(loss, reduction, split_every, *parts)
