@@ -177,6 +177,21 @@ def test_empty_accumulator_and_nothing_to_average_give_zero():
     assert acc.result() == 1.0
 
 
+@pytest.mark.parametrize("loss", [fastloss.MSE(), fastloss.KLDivergence()], ids=repr)
+def test_leading_weights_over_an_empty_axis_weigh_nothing(loss):
+    """Weights (N,) for losses of shape (N, 0): no value, so nothing is added to the
+    "mean" denominator (found by tests/test_fuzz.py: this raised)."""
+    x = np.zeros((3, 0, 2))
+    t = np.full((3, 0, 2), 0.5)
+    assert loss(x, t, sample_weight=np.ones(3)) == 0.0
+    assert loss(x, t, sample_weight=np.ones(3), reduction="sum") == 0.0
+    with pytest.raises(ValueError, match="sample_weight"):
+        loss(x, t, sample_weight=-np.ones(3))
+    acc = fastloss.Accumulator(loss).update(x, t, np.ones(3))
+    acc.update(np.ones((2, 1, 2)), np.full((2, 1, 2), 0.5))
+    assert acc.result() == loss(np.ones((2, 1, 2)), np.full((2, 1, 2), 0.5))
+
+
 def test_update_returns_self_and_merge_is_in_place():
     x, t = np.arange(6.0), np.zeros(6)
     a = fastloss.Accumulator(fastloss.MSE())

@@ -13,7 +13,8 @@ default batch size is), while memory stays within a small multiple of one batch:
 * ``FILE.parquet:COLUMN``, ``FILE.arrow:COLUMN`` (also ``.feather``, ``.ipc``): a column
   of a Parquet file (read by row batches) or of an Arrow IPC file (memory-mapped), when
   pyarrow is installed.  A column of numbers gives a 1-D array, a column of fixed-size
-  lists (or lists of one length) a 2-D array.
+  lists (or lists of one length) a 2-D array.  pyarrow reads Parquet a row group at a
+  time, so memory holds one row group of the column besides the batch.
 
 Errors in the arguments or the files (a missing file, key or column, a dtype that is not
 a real number, row counts that differ, a batch the loss rejects) are reported on stderr,
