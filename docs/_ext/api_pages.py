@@ -25,6 +25,7 @@ from pathlib import Path
 #: public submodules without a page of their own, and why
 SKIP_MODULES = {
     "losses": "its names are fastloss's own (fastloss.MSE, ...), documented there",
+    "accumulate": "its one class is fastloss's own (fastloss.Accumulator), documented there",
     "bench": "reference implementations for the tests and the benchmark suite",
 }
 FOLDER = "api"

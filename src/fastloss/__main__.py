@@ -1,7 +1,10 @@
-"""Command line: ``python -m fastloss {bench,config}``.
+"""Command line: ``python -m fastloss {bench,eval,config}``.
 
 ``python -m fastloss bench [--quick] [--threads N] [--json PATH] [--dtype ...] [--losses ...]``
     runs the benchmark suite (:mod:`fastloss.bench`) and prints its tables.
+``python -m fastloss eval LOSS INPUT TARGET [--weight FILE] [--param NAME=VALUE ...]``
+    evaluates a loss over arrays in files (.npy, .npz, Parquet, Arrow), streamed in
+    batches with bounded memory (fastloss._cli_eval); ``--json`` prints the result as JSON.
 ``python -m fastloss config``
     prints :func:`fastloss.show_config`: the build, SIMD level and OpenMP settings.
 """
@@ -38,14 +41,16 @@ def _positive_int(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import _cli_eval
     from .bench import cases, peers
 
     losses = cases.loss_names()
 
     parser = argparse.ArgumentParser(
         prog="python -m fastloss",
-        description="fastloss command line: run the benchmark suite or show the build.")
-    sub = parser.add_subparsers(dest="command", metavar="{bench,config}")
+        description="fastloss command line: run the benchmark suite, evaluate a loss over "
+                    "files, or show the build.")
+    sub = parser.add_subparsers(dest="command", metavar="{bench,eval,config}")
 
     bench = sub.add_parser(
         "bench", help="run the benchmark suite",
@@ -81,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--no-progress", dest="progress", action="store_false",
                        help="no progress on stderr (a bar on a terminal, else a line per case)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
+
+    _cli_eval.add_parser(sub)
 
     sub.add_parser("config", help="show the build configuration (fastloss.show_config())",
                    description="Print fastloss.show_config(): compiler, flags, SIMD level, "
@@ -122,6 +129,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         return _bench(args)
+    if args.command == "eval":
+        from . import _cli_eval
+        return _cli_eval.run(args)
     if args.command == "config":
         from . import show_config
         show_config()

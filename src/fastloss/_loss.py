@@ -331,11 +331,13 @@ class Loss:
         return self._run(GRAD | HESS, input, target, sample_weight, reduction, n_threads, out)
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
-             exact=None):
+             exact=None, scale=None):
         """One call.  exact: None, or (num, den), two exact-sum states
         (fastloss._kernels.exact) to which the call adds its weighted loss sum and its
         "mean" denominator, exactly (for the accumulators; then mode is VALUE and
-        reduction "sum")."""
+        reduction "sum").  scale: None, or what the kernel multiplies gradient and
+        Hessian by in place of the reduction's own factor (fastloss.dask: a part of a
+        "mean" whose denominator is global)."""
         raise NotImplementedError
 
     def _accumulate(self, input, target, sample_weight=None, n_threads=None):
@@ -345,6 +347,14 @@ class Loss:
         num, den = _exact.zero(), _exact.zero()
         self._run(VALUE, input, target, sample_weight, "sum", n_threads, None, (num, den))
         return num, den
+
+    def _value_and_grad_scaled(self, input, target, sample_weight, scale, n_threads=None):
+        """(weighted loss sum, gradient times `scale`) of one part of the data: the
+        gradient a "mean" call over all of it gives for these elements when `scale` is
+        1 / its denominator (bit for bit: the kernel applies the scale as that call
+        does)."""
+        return self._run(VALUE | GRAD, input, target, sample_weight, "sum", n_threads, None,
+                         None, scale)
 
     # -------------------------------------------------------------- object protocol ----
 
@@ -421,8 +431,11 @@ def _nothing_to_average(mode, grad, hess):
     return _result(mode, 0.0, grad, hess)
 
 
-def _scale(reduction, total_w):
-    """What the kernels multiply gradient and Hessian by: 1 / sum(w) for "mean"."""
+def _scale(reduction, total_w, scale=None):
+    """What the kernels multiply gradient and Hessian by: 1 / sum(w) for "mean" (or
+    `scale` where the caller gives one)."""
+    if scale is not None:
+        return float(scale)
     return 1.0 / total_w if reduction == "mean" else 1.0
 
 
@@ -481,7 +494,7 @@ class Pointwise(Loss):
         return arr, arr.size
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
-             exact=None):
+             exact=None, scale=None):
         if layout.plain_pair(input, target):        # the common case, checked in ~50 ns
             x, t = input, target
         else:
@@ -515,7 +528,7 @@ class Pointwise(Loss):
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, x, t, w, group, pw, period, value, grad, hess,
-            _scale(reduction, total_w), self._param, nt, num)
+            _scale(reduction, total_w, scale), self._param, nt, num)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 
@@ -550,7 +563,7 @@ class Softmax(Loss):
         return 0
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
-             exact=None):
+             exact=None, scale=None):
         x = input if layout.plain_float(input) else as_float(input, "input")
         axis = self._values["axis"]
         if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] == 0:
@@ -596,8 +609,8 @@ class Softmax(Loss):
             softmax.KINDS[kind], mode, self._values.get("from_logits", True),
             class_view(x, axis), y, None if t is None else class_view(t, axis), cw, cw_sum, w,
             group, value, None if grad is None else class_view(grad, axis),
-            None if hess is None else class_view(hess, axis), _scale(reduction, total_w),
-            self._smoothing(), ignore, nt, num)
+            None if hess is None else class_view(hess, axis),
+            _scale(reduction, total_w, scale), self._smoothing(), ignore, nt, num)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)

@@ -158,7 +158,13 @@ def checked_weights(sample_weight, dtype: np.dtype, sample_shape, n_threads: int
     w = as_float(sample_weight, "sample_weight", dtype)
     group = sample_weight_group(w.shape, tuple(sample_shape))
     w = aligned_c(w)
-    total, bad = checks.weights(w, n_threads, group, exact)
+    if group == 0:
+        # one weight per leading-axis sample whose losses have a zero-length axis: the
+        # weights are checked, but they weigh no value, so the total is 0
+        _, bad = checks.weights(w, n_threads, 1, None)
+        total, group = 0.0, 1
+    else:
+        total, bad = checks.weights(w, n_threads, group, exact)
     if bad >= 0:
         where = np.unravel_index(bad, w.shape) if w.ndim else ()
         raise ValueError(f"sample_weight must be finite and >= 0; sample_weight"
