@@ -21,6 +21,14 @@ import fastloss.torch as flt  # noqa: E402
 from fastloss.torch import _ops  # noqa: E402
 
 F64, F32 = torch.float64, torch.float32
+DEFAULT_SMALL = dict(flt.functional.SMALL)
+
+
+@pytest.fixture(autouse=True)
+def every_size(monkeypatch):
+    """fastloss computes every size here (small inputs go to PyTorch by default:
+    test_small_inputs_go_to_torch_by_default)."""
+    monkeypatch.setattr(flt.functional, "SMALL", dict.fromkeys(flt.functional.SMALL, 0))
 
 
 @pytest.fixture
@@ -443,6 +451,25 @@ def test_targets_and_weights_that_need_a_gradient_go_to_torch(gen, calls):
     with torch.no_grad():                           # no gradient wanted: fastloss's turn
         flt.mse_loss(x, t)
     assert calls == [False]
+
+
+def test_small_inputs_go_to_torch_by_default(monkeypatch, calls):
+    monkeypatch.setattr(flt.functional, "SMALL", DEFAULT_SMALL)     # the real thresholds
+    _ops_spy = calls
+    SMALL = DEFAULT_SMALL
+    cases = [(flt.mse_loss, (SMALL["mse"],), torch.randn),
+             (flt.binary_cross_entropy_with_logits, (SMALL["bce_logits"],), torch.rand),
+             (flt.cross_entropy, (-(-SMALL["cross_entropy"] // 100), 100),
+              lambda *s: torch.randint(0, 100, s[:1])),
+             (flt.cross_entropy, (SMALL["cross_entropy_few_classes"] // 8, 8),
+              lambda *s: torch.randint(0, 8, s[:1]))]
+    for fn, shape, target in cases:
+        small = (shape[0] - 1,) + shape[1:]
+        fn(torch.randn(small), target(*small))
+        assert _ops_spy == []
+        fn(torch.randn(shape), target(*shape))
+        assert _ops_spy == [False]
+        _ops_spy.clear()
 
 
 def test_other_devices_broadcasting_and_mixed_dtypes_go_to_torch(calls):

@@ -37,6 +37,9 @@ here.
 """
 from __future__ import annotations
 
+import math
+import sys
+import threading
 from collections.abc import Callable
 from typing import Optional
 
@@ -70,6 +73,47 @@ def value_tensor(v, dtype: np.dtype) -> Tensor:
     if type(v) is float:
         return torch.from_numpy(np.array(v, dtype))
     return torch.from_numpy(v)
+
+
+# ------------------------------------------------------------------ gradient buffers ----
+# A gradient the size of the input is written on every call.  Fresh memory of that size
+# costs its page faults (an mmap per call, for buffers beyond glibc's 32 MiB threshold),
+# as much as the kernel's work itself at 10^7 elements; PyTorch's CPU allocator caches
+# nothing.  So large gradient buffers are NumPy arrays (which ask for transparent huge
+# pages) kept here and handed out again once no tensor uses them any more: the tensor
+# made from one holds a reference to it, so an array only this pool references is free.
+# The pool holds at most POOL_SIZE buffers (the most recently used shapes);
+# empty_cache() releases them.
+
+POOL_MIN_BYTES = 1 << 20
+POOL_SIZE = 4
+_pool: dict = {}
+_pool_lock = threading.Lock()
+_FREE_REFS = 2          # sys.getrefcount of a popped free buffer: `buf` and the argument
+_pooling = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def grad_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array for a gradient: a free pooled one of this
+    shape and dtype, or a new one (pooled if large)."""
+    if not _pooling or math.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
+        return np.empty(shape, dtype)
+    key = (shape, dtype)
+    with _pool_lock:
+        buf = _pool.pop(key, None)          # popped and put back: most recent last
+        if buf is None or sys.getrefcount(buf) != _FREE_REFS:
+            buf = np.empty(shape, dtype)
+        _pool[key] = buf
+        while len(_pool) > POOL_SIZE:
+            del _pool[next(iter(_pool))]
+        return buf
+
+
+def empty_cache() -> None:
+    """Release the gradient buffers fastloss.torch keeps for reuse (those still in use
+    are freed with their last tensor)."""
+    with _pool_lock:
+        _pool.clear()
 
 
 class _Cache:
@@ -160,7 +204,7 @@ def pointwise_run(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor
             return value_tensor(fl(xa, ta, sample_weight=wa, reduction=reduction,
                                    n_threads=n_threads), xa.dtype)
         v, g = fl.value_and_grad(xa, ta, sample_weight=wa, reduction=reduction,
-                                 n_threads=n_threads)
+                                 n_threads=n_threads, out=grad_buffer(xa.shape, xa.dtype))
         return value_tensor(v, xa.dtype), torch.from_numpy(g)
     except ValueError:          # what only the values show: PyTorch computes, or raises
         fn = POINTWISE[loss][1]
@@ -244,7 +288,8 @@ def cross_entropy_run(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_ind
         if not grad:
             return value_tensor(fl(xa, ya, reduction=reduction, n_threads=n_threads),
                                 xa.dtype)
-        v, g = fl.value_and_grad(xa, ya, reduction=reduction, n_threads=n_threads)
+        v, g = fl.value_and_grad(xa, ya, reduction=reduction, n_threads=n_threads,
+                                 out=grad_buffer(xa.shape, xa.dtype))
         return value_tensor(v, xa.dtype), torch.from_numpy(g)
     except ValueError:          # a label out of range, a negative weight: PyTorch's turn
         return _by_torch(lambda z: F.cross_entropy(

@@ -28,10 +28,23 @@ __all__ = ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "pseudo_huber_
 _REDUCTIONS = ("mean", "sum", "none")
 _DTYPES = _ops.FAST + _ops.HALF
 
-#: Inputs of fewer elements than this go to PyTorch's own function in eager mode, where
-#: fastloss's call would cost more than the work it saves (see fastloss/torch/__init__.py
-#: for the measurements).  By loss: "pointwise" and "cross_entropy".
-SMALL = {"pointwise": 0, "cross_entropy": 0}
+#: Inputs of fewer elements than this go to PyTorch's own function: a call into fastloss
+#: costs about 30 us more than one of PyTorch's fused losses (an autograd.Function and a
+#: Python backward against C++ nodes), more than fastloss's kernels save on small inputs.
+#: Where fastloss and PyTorch take equal time, forward + backward, one thread, CPU time
+#: (torch 2.13, a shared 2-core Xeon; fastloss/torch/__init__.py has the table): MSE
+#: ~65k elements, L1 and BCE with logits ~10k, Poisson and KL ~16k; Pseudo-Huber, which
+#: PyTorch computes as its formula, never.  Cross-entropy: see `_small_ce`.  Set an
+#: entry to 0 to have fastloss compute every size.
+SMALL = {"mse": 65_536, "mae": 16_384, "huber": 16_384, "pseudo_huber": 0,
+         "poisson_nll": 16_384, "bce_logits": 16_384, "bce_probs": 32_768,
+         "kl_div": 16_384, "kl_div_log": 16_384, "cross_entropy": 32_768,
+         "cross_entropy_few_classes": 2_048}
+
+#: Cross-entropy with fewer classes than this (PyTorch's log_softmax is slow per row for
+#: few classes: 0.4 us per row at C = 10, against 4 ns per element at C = 1000) has its
+#: own, lower threshold: fastloss was as fast at 150 x 10, 400 x 100 and 40 x 1000.
+FEW_CLASSES = 32
 
 
 def _legacy(size_average, reduce, reduction: str) -> str:
@@ -81,8 +94,17 @@ def _pointwise(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor], 
     return _ops.pointwise(x, t, w, pw, loss, param, reduction, scale)
 
 
-def _small(x: Tensor, kind: str) -> bool:
-    return x.numel() < SMALL[kind] and not torch.compiler.is_compiling()
+def _small(x: Tensor, loss: str) -> bool:
+    """An input too small for fastloss to pay off (:data:`SMALL`)."""
+    return x.numel() < SMALL[loss]
+
+
+def _small_ce(x: Tensor) -> bool:
+    n = x.numel()
+    if n >= SMALL["cross_entropy"]:
+        return False
+    classes = x.shape[1] if x.dim() > 1 else x.shape[0]
+    return classes >= FEW_CLASSES or n < SMALL["cross_entropy_few_classes"]
 
 
 def _mean_scale(x: Tensor) -> float:
@@ -101,7 +123,7 @@ def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS and _same_shape(input, target)
             and (weight is None or weight.shape == input.shape)
-            and _takes(input, target, weight) and not _small(input, "pointwise")):
+            and _takes(input, target, weight) and not _small(input, "mse")):
         return _pointwise(input, target, weight, None, "mse", 0.0, reduction)
     return F.mse_loss(input, target, reduction=reduction, weight=weight)
 
@@ -112,7 +134,7 @@ def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS and _same_shape(input, target)
             and (weight is None or weight.shape == input.shape)
-            and _takes(input, target, weight) and not _small(input, "pointwise")):
+            and _takes(input, target, weight) and not _small(input, "mae")):
         return _pointwise(input, target, weight, None, "mae", 0.0, reduction)
     return F.l1_loss(input, target, reduction=reduction, weight=weight)
 
@@ -125,7 +147,7 @@ def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: fl
     if (reduction in _REDUCTIONS and _same_shape(input, target)
             and (weight is None or weight.shape == input.shape)
             and _positive(delta) and _takes(input, target, weight)
-            and not _small(input, "pointwise")):
+            and not _small(input, "huber")):
         if weight is not None and reduction == "mean":
             return _pointwise(input, target, weight, None, "huber", float(delta), "sum",
                               _mean_scale(input))
@@ -146,7 +168,7 @@ def smooth_l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS and _same_shape(input, target)
             and isinstance(beta, (int, float)) and (beta == 0 or _positive(beta))
-            and _takes(input, target) and not _small(input, "pointwise")):
+            and _takes(input, target) and not _small(input, "huber")):
         if beta == 0:
             return _pointwise(input, target, None, None, "mae", 0.0, reduction)
         scale = 1.0 / beta * (_mean_scale(input) if reduction == "mean" else 1.0)
@@ -167,7 +189,7 @@ def pseudo_huber_loss(input: Tensor, target: Tensor, delta: float = 1.0,
     if reduction not in _REDUCTIONS:
         raise ValueError(f"{reduction} is not a valid value for reduction")
     if (_same_shape(input, target) and _takes(input, target)
-            and not _small(input, "pointwise")):
+            and not _small(input, "pseudo_huber")):
         return _pointwise(input, target, None, None, "pseudo_huber", float(delta), reduction)
     per = _ops.pseudo_huber_elementwise(input, target, delta)
     if reduction == "none":
@@ -183,7 +205,7 @@ def poisson_nll_loss(input: Tensor, target: Tensor, log_input: bool = True,
     ``full=True`` and negative targets by PyTorch."""
     reduction = _legacy(size_average, reduce, reduction)
     if (log_input and not full and reduction in _REDUCTIONS and _same_shape(input, target)
-            and _takes(input, target) and not _small(input, "pointwise")):
+            and _takes(input, target) and not _small(input, "poisson_nll")):
         return _pointwise(input, target, None, None, "poisson_nll", 0.0, reduction)
     return F.poisson_nll_loss(input, target, log_input=log_input, full=full, eps=eps,
                               reduction=reduction)
@@ -228,7 +250,7 @@ def binary_cross_entropy_with_logits(input: Tensor, target: Tensor,
     if (reduction in _REDUCTIONS and _same_shape(input, target)
             and _takes(input, target, weight, pos_weight)
             and (pos_weight is None or _pos_weight_ok(pos_weight, input))
-            and not _small(input, "pointwise")):
+            and not _small(input, "bce_logits")):
         w = None if weight is None else _sample_weights(weight, input)
         if weight is None or w is not None:
             return _bce(input, target, w, pos_weight, "bce_logits", reduction)
@@ -250,7 +272,7 @@ def binary_cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor]
     error otherwise)."""
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS and _same_shape(input, target)
-            and _takes(input, target, weight) and not _small(input, "pointwise")):
+            and _takes(input, target, weight) and not _small(input, "bce_probs")):
         w = None if weight is None else _sample_weights(weight, input)
         if weight is None or w is not None:
             return _bce(input, target, w, None, "bce_probs", reduction)
@@ -273,7 +295,7 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     legacy = size_average is not None or reduce is not None
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS + ("batchmean",) and _same_shape(input, target)
-            and _takes(input, target) and not _small(input, "pointwise")):
+            and _takes(input, target) and not _small(input, "kl_div")):
         if reduction == "mean" and not legacy:
             warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
         loss = "kl_div_log" if log_target else "kl_div"
@@ -295,25 +317,22 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     class probabilities (input's shape and dtype); ``weight``, ``ignore_index`` and
     ``label_smoothing`` as in PyTorch.  "mean" over rows that are all ignored (or over
     an empty batch) gives 0 and a zero gradient, where PyTorch gives NaN."""
-    reduction = _legacy(size_average, reduce, reduction)
-    x = input
-    if (reduction in _REDUCTIONS and isinstance(x, Tensor) and x.dim() >= 1
-            and isinstance(target, Tensor) and isinstance(ignore_index, int)
-            and isinstance(label_smoothing, (int, float))
-            and (weight is None or (weight.dim() == 1
-                                    and weight.shape[0] == x.shape[1 if x.dim() > 1 else 0]))
-            and not _small(x, "cross_entropy")):
-        if target.dtype == torch.int64:
-            ok = (target.shape == (x.shape[:1] + x.shape[2:] if x.dim() > 1 else ())
-                  and _takes(x, weight) and _is_cpu_dense(target))
-        else:
-            ok = target.shape == x.shape and _takes(x, target, weight)
-        if ok:
-            if x.dtype in _ops.HALF:
-                y = target if target.dtype == torch.int64 else target.float()
-                return _ops.cross_entropy(x.float(), y, _float(weight), ignore_index,
-                                          float(label_smoothing), reduction).to(x.dtype)
-            return _ops.cross_entropy(x, target, weight, ignore_index,
-                                      float(label_smoothing), reduction)
+    if size_average is not None or reduce is not None:
+        reduction = _Reduction.legacy_get_string(size_average, reduce)
+    # Shapes are not checked here: cross-entropy never broadcasts, so a shape PyTorch
+    # would take is one fastloss takes, and fastloss's ValueError for any other makes the
+    # call PyTorch's (with its error).
+    labels = isinstance(target, Tensor) and target.dtype is torch.int64
+    if (reduction in _REDUCTIONS and type(ignore_index) is int
+            and type(label_smoothing) in (float, int)
+            and _takes(input, weight, None if labels else target)
+            and (not labels or target.is_cpu) and input.dim() >= 1
+            and not _small_ce(input)):
+        if input.dtype in _ops.HALF:
+            return _ops.cross_entropy(input.float(), target if labels else target.float(),
+                                      _float(weight), ignore_index, float(label_smoothing),
+                                      reduction).to(input.dtype)
+        return _ops.cross_entropy(input, target, weight, ignore_index,
+                                  float(label_smoothing), reduction)
     return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
                            reduction=reduction, label_smoothing=label_smoothing)
