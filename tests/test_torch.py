@@ -428,6 +428,23 @@ def test_the_gradient_buffer_becomes_x_grad_and_survives_retain_graph(gen):
     torch.testing.assert_close(g, 2.5 * first, rtol=1e-15, atol=0)
 
 
+def test_large_gradient_buffers_are_reused_only_when_free(gen):
+    x = torch.randn(600, 1000, generator=gen, requires_grad=True)      # 2.4 MB
+    y = labels((600,), 1000, gen)
+    flt.cross_entropy(x, y).backward()
+    kept, first = x.grad, x.grad.clone()
+    x.grad = None
+    flt.cross_entropy(x, y.flip(0)).backward()         # `kept` still holds its buffer
+    assert x.grad.data_ptr() != kept.data_ptr()
+    assert torch.equal(kept, first)
+    ptr = x.grad.data_ptr()
+    x.grad = None                                       # now that buffer is free
+    flt.cross_entropy(x, y).backward()
+    assert x.grad.data_ptr() == ptr and torch.equal(x.grad, first)
+    flt.empty_cache()
+    assert not _ops._pool
+
+
 # ------------------------------------------------------------------ what PyTorch computes ----
 
 def test_targets_and_weights_that_need_a_gradient_go_to_torch(gen, calls):

@@ -296,8 +296,8 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS + ("batchmean",) and _same_shape(input, target)
             and _takes(input, target) and not _small(input, "kl_div")):
-        if reduction == "mean" and not legacy:
-            warnings.warn(_KL_MEAN_WARNING, stacklevel=2)
+        if reduction == "mean" and not legacy and not torch.compiler.is_compiling():
+            warnings.warn(_KL_MEAN_WARNING, stacklevel=2)       # (dynamo cannot trace it)
         loss = "kl_div_log" if log_target else "kl_div"
         if reduction != "batchmean":
             return _pointwise(input, target, None, None, loss, 0.0, reduction)
