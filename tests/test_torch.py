@@ -503,6 +503,16 @@ def test_other_devices_broadcasting_and_mixed_dtypes_go_to_torch(calls):
     assert calls == []
 
 
+def test_functorch_transforms_go_to_torch(gen, calls):
+    x = torch.randn(4, 3, generator=gen, dtype=F64)
+    y = torch.tensor([0, 2, 1, 1])
+    torch.testing.assert_close(torch.func.grad(lambda z: flt.cross_entropy(z, y))(x),
+                               torch.func.grad(lambda z: F.cross_entropy(z, y))(x))
+    torch.testing.assert_close(torch.vmap(flt.mse_loss)(x, 2 * x),
+                               torch.vmap(F.mse_loss)(x, 2 * x))
+    assert calls == []
+
+
 def test_double_backward_raises_a_clear_error(gen):
     x = torch.randn(4, 3, generator=gen, dtype=F64, requires_grad=True)
     for loss in (flt.cross_entropy(x, torch.tensor([0, 1, 2, 0])),
