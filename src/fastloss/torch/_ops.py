@@ -89,19 +89,40 @@ POOL_MIN_BYTES = 1 << 20
 POOL_SIZE = 4
 _pool: dict = {}
 _pool_lock = threading.Lock()
-_FREE_REFS = 2          # sys.getrefcount of a popped free buffer: `buf` and the argument
-_pooling = getattr(sys, "_is_gil_enabled", lambda: True)()
+
+
+def _take(key):
+    """Pop the pooled buffer of `key`: (buffer or None, its reference count here)."""
+    buf = _pool.pop(key, None)
+    return buf, (0 if buf is None else sys.getrefcount(buf))
+
+
+def _free_refs():
+    """The count _take sees for a buffer nothing else holds, measured (interpreters
+    differ: 3.14 counts fewer references on the stack), or None when a tensor's reference
+    would not show (then nothing is pooled)."""
+    key = ("calibration",)
+    _pool[key] = np.empty(1)
+    free = _take(key)[1]
+    _pool[key] = np.empty(1)
+    held = torch.from_numpy(_pool[key])
+    used = _take(key)[1]
+    del held
+    return free if used > free else None
+
+
+_FREE_REFS = _free_refs() if getattr(sys, "_is_gil_enabled", lambda: True)() else None
 
 
 def grad_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
     """An uninitialized C-contiguous array for a gradient: a free pooled one of this
     shape and dtype, or a new one (pooled if large)."""
-    if not _pooling or math.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
+    if _FREE_REFS is None or math.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
         return np.empty(shape, dtype)
     key = (shape, dtype)
     with _pool_lock:
-        buf = _pool.pop(key, None)          # popped and put back: most recent last
-        if buf is None or sys.getrefcount(buf) != _FREE_REFS:
+        buf, refs = _take(key)              # taken and put back: most recent last
+        if refs != _FREE_REFS:
             buf = np.empty(shape, dtype)
         _pool[key] = buf
         while len(_pool) > POOL_SIZE:
