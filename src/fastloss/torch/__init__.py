@@ -91,6 +91,15 @@ MSE ~65k elements, L1 and BCE with logits ~10k, Poisson and KL ~16k, cross-entro
 goes to PyTorch.  The benchmark group ``torch`` (``python -m fastloss bench --groups
 torch``; ``bench/torch_bars.py``) times the modules at training sizes.
 """
+try:
+    import torch as _torch
+except ImportError as _e:       # pragma: no cover - depends on the environment
+    raise ImportError("fastloss.torch needs PyTorch >= 2.4: pip install \"fastloss[torch]\" "
+                      "(or PyTorch's own instructions for your platform)") from _e
+if not hasattr(_torch.library, "register_autograd"):        # pragma: no cover
+    raise ImportError(f"fastloss.torch needs PyTorch >= 2.4 (torch.library.custom_op); "
+                      f"found {_torch.__version__}")
+
 from .functional import (binary_cross_entropy, binary_cross_entropy_with_logits,
                          cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
                          poisson_nll_loss, pseudo_huber_loss, smooth_l1_loss)
