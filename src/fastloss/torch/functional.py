@@ -295,10 +295,10 @@ def kl_div(input: Tensor, target: Tensor, size_average=None, reduce=None,
     legacy = size_average is not None or reduce is not None
     reduction = _legacy(size_average, reduce, reduction)
     if (reduction in _REDUCTIONS + ("batchmean",) and _same_shape(input, target)
-            and _takes(input, target) and not _small(input, "kl_div")):
+            and _takes(input, target)
+            and not _small(input, loss := "kl_div_log" if log_target else "kl_div")):
         if reduction == "mean" and not legacy and not torch.compiler.is_compiling():
             warnings.warn(_KL_MEAN_WARNING, stacklevel=2)       # (dynamo cannot trace it)
-        loss = "kl_div_log" if log_target else "kl_div"
         if reduction != "batchmean":
             return _pointwise(input, target, None, None, loss, 0.0, reduction)
         n = input.shape[0] if input.dim() else 1
