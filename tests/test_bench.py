@@ -277,3 +277,34 @@ def test_module_help_and_launcher(tmp_path):
     assert proc.returncode == 0, proc.stderr
     results = json.loads(path.read_text())
     assert [c["loss"] for c in results["cases"]] == ["mae", "mae"]
+
+
+def test_torch_group_smoke():
+    """The torch group: fastloss.torch's modules against torch.nn's, every module and the
+    training step, values in agreement; not in the default groups."""
+    pytest.importorskip("torch")
+    from fastloss.bench import torch_cases
+    assert "torch" in cases.GROUPS and "torch" not in cases.DEFAULT_GROUPS
+    out = io.StringIO()
+    config = suite.BenchConfig(preset="smoke", dtypes=("float32",), groups=("torch",),
+                               peers=("torch",), scaling=False)
+    results = suite.run(config, out=out, progress=None)
+    modules = {c["loss"] for c in results["cases"]}
+    assert modules == {f"torch.{c.module}" for c in torch_cases.SIZES["smoke"]["cases"]} \
+        | {"torch.MLP"}
+    for case in results["cases"]:
+        assert case["group"] == "torch" and not case["notes"], case["notes"]
+        for row in case["rows"]:
+            assert _positive(row["fastloss_s"]) and _positive(row["torch_speedup"])
+    assert "train step" in out.getvalue() and "nn.CrossEntropyLoss()" in out.getvalue()
+    few = suite.BenchConfig(preset="smoke", dtypes=("float32",), groups=("torch",),
+                            losses=("mse",), peers=(), scaling=False)
+    results = suite.run(few, out=None, progress=None)
+    assert [c["loss"] for c in results["cases"]] == ["torch.MSELoss"]
+    assert all(r["torch_speedup"] is None for c in results["cases"] for r in c["rows"])
+
+
+def test_cli_groups_option():
+    args = build_parser().parse_args(["bench", "--groups", "torch,losses"])
+    assert _flatten(args.groups, cases.DEFAULT_GROUPS) == ("torch", "losses")
+    assert build_parser().parse_args(["bench"]).groups is None

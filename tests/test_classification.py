@@ -479,3 +479,49 @@ def test_target_shapes_are_checked(rng):
         fastloss.BinaryCrossEntropy(pos_weight=[[1.0]])
     with pytest.raises(ValueError, match="at least one class"):
         fastloss.CrossEntropy()(np.zeros((3, 0)), np.zeros(3, dtype=int))
+
+
+# ------------------------------------------------------------------ KLDiv (elementwise) ----
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_kl_div_zero_targets_nan_and_infinities(level, dtype):
+    """t = 0 gives a 0 term and gradient -0, also for x = -inf (PyTorch: NaN); NaN in x or
+    t, and t < 0, give NaN; log_target = -inf is a zero target."""
+    x = np.array([-np.inf, 0.5, np.nan, -1.0, 0.3, -2.0], dtype=dtype)
+    t = np.array([0.0, 0.0, 0.0, np.nan, -0.5, 0.25], dtype=dtype)
+    v, g = fastloss.KLDiv().value_and_grad(x, t, reduction="none")
+    assert v[0] == 0 and v[1] == 0
+    assert np.isnan(v[2]) and np.isnan(v[3]) and np.isnan(v[4])
+    np.testing.assert_allclose(v[5], 0.25 * (np.log(0.25) + 2.0), rtol=1e-6)
+    np.testing.assert_array_equal(g[[0, 1, 2, 4, 5]], -t[[0, 1, 2, 4, 5]])
+    lt = np.array([-np.inf, -np.inf, np.nan, np.log(0.25)], dtype=dtype)
+    v, g = fastloss.KLDiv(log_target=True).value_and_grad(x[[0, 1, 2, 5]], lt,
+                                                          reduction="none")
+    assert v[0] == 0 and v[1] == 0 and np.isnan(v[2])
+    np.testing.assert_allclose(v[3], 0.25 * (np.log(0.25) + 2.0), rtol=1e-6)
+    assert g[0] == 0 and g[1] == 0
+
+
+def test_kl_div_float32_terms_keep_full_precision_near_the_optimum(level, rng):
+    """log t - x cancels where q is close to t: float32 input is evaluated in float64."""
+    t = rng.uniform(0.01, 1, 5000)
+    x = (np.log(t) + rng.normal(scale=1e-4, size=t.size)).astype(np.float32)
+    t32 = t.astype(np.float32)
+    exact = t32.astype(float) * (np.log(t32.astype(float)) - x.astype(float))
+    got = fastloss.KLDiv()(x, t32, reduction="none")
+    np.testing.assert_allclose(got, exact, rtol=2 ** -23)
+
+
+def test_kl_div_is_pytorch_kl_div_summed_over_classes(rng):
+    """Summed over a row's classes it is the row's KL divergence: KLDivergence from
+    probabilities (the same numbers, the other form)."""
+    torch = pytest.importorskip("torch")
+    q = rng.dirichlet(np.ones(7), 11)
+    t = rng.dirichlet(np.ones(7), 11)
+    per = fastloss.KLDiv()(np.log(q), t, reduction="none")
+    np.testing.assert_allclose(per.sum(-1), fastloss.KLDivergence(from_logits=False)(
+        q, t, reduction="none"), rtol=1e-12)
+    want = torch.nn.functional.kl_div(torch.tensor(np.log(q)), torch.tensor(t),
+                                      reduction="batchmean")
+    np.testing.assert_allclose(fastloss.KLDiv()(np.log(q), t, reduction="sum") / 11,
+                               want.item(), rtol=1e-12)

@@ -1,6 +1,7 @@
 """Command line: ``python -m fastloss {bench,eval,config}``.
 
-``python -m fastloss bench [--quick] [--threads N] [--json PATH] [--dtype ...] [--losses ...]``
+``python -m fastloss bench [--quick] [--threads N] [--json PATH] [--dtype ...] [--losses ...]
+[--groups losses torch]``
     runs the benchmark suite (:mod:`fastloss.bench`) and prints its tables.
 ``python -m fastloss eval LOSS INPUT TARGET [--weight FILE] [--param NAME=VALUE ...]``
     evaluates a loss over arrays in files (.npy, .npz, Parquet, Arrow), streamed in
@@ -73,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="LOSS",
                        help=f"losses of the table to run, by name (or class name) "
                             f"(default: all of {', '.join(losses)})")
+    bench.add_argument("--groups", nargs="+", type=_names(tuple(cases.GROUPS)),
+                       metavar="GROUP",
+                       help=f"case groups to run: {', '.join(cases.GROUPS)} (default: "
+                            f"{', '.join(cases.DEFAULT_GROUPS)}; torch: fastloss.torch's "
+                            f"modules against torch.nn's, training use)")
     bench.add_argument("--peers", nargs="+", type=_names(peers.PEERS), metavar="PEER",
                        help=f"peers to compare with when installed (default: "
                             f"{', '.join(peers.PEERS)})")
@@ -109,6 +115,7 @@ def _bench(args: argparse.Namespace) -> int:
                                dtypes=_flatten(args.dtype, cases.DTYPES),
                                losses=_flatten(args.losses, cases.loss_names()),
                                peers=_flatten(args.peers, peers.PEERS),
+                               groups=_flatten(args.groups, cases.DEFAULT_GROUPS),
                                scaling=args.scaling, scaling_threads=args.scaling_threads,
                                cases=args.cases, seed=args.seed)
     try:

@@ -174,6 +174,43 @@ class BinaryCrossEntropy(Pointwise):
         return "bce_logits" if self.from_logits else "bce_probs"
 
 
+
+class KLDiv(Pointwise):
+    """Elementwise Kullback-Leibler term, PyTorch's ``KLDivLoss`` / ``kl_div``: the input
+    holds log-probabilities ``x = log q`` (no softmax is applied), the target probabilities.
+
+    ``l = t (log t - x)``, ``grad = -t``, ``hess = 0`` (the loss is linear in ``x``), and
+    ``l = 0`` where ``t = 0``.  With ``log_target=True`` the target holds ``log t``:
+    ``l = exp(t) (t - x)``, ``grad = -exp(t)``.  Summed over the classes of a row this is
+    ``KL(t || q)``; PyTorch's ``reduction="batchmean"`` is ``"sum"`` divided by
+    ``input.shape[0]``, and its ``"mean"`` (this loss's ``"mean"``) divides by the number of
+    elements.  :class:`KLDivergence` is the other form: a softmax over logits (or
+    probabilities) per row, in one pass.
+
+    Where ``t = 0`` (``log_target``: ``t = -inf``) the term is 0 even for ``x = -inf``;
+    PyTorch gives NaN there (``0 * -inf``).  NaN in ``x`` or ``t``, and ``t < 0``, give NaN
+    as in PyTorch.  Targets are not range-checked.  ``log t - x`` cancels where ``q`` is
+    close to ``t``, so float32 input is evaluated in float64 and each term rounded once
+    (as for :class:`PoissonNLL`): every term keeps full float32 precision.
+
+    {parameters}
+
+    Example: a row's KL divergence is the sum of its terms
+    -------
+    >>> import numpy as np, fastloss
+    >>> t = np.array([[0.5, 0.5, 0.0]])
+    >>> round(fastloss.KLDiv()(np.log([[0.25, 0.25, 0.5]]), t, reduction="sum"), 6)
+    0.693147
+    """
+    name = "kl_div"
+    target = "probability"
+    params = (Param("log_target", False, flag,
+                    "True: the target holds log-probabilities.", examples=(True,)),)
+
+    def _kernel_name(self):
+        return "kl_div_log" if self.log_target else "kl_div"
+
+
 # ------------------------------------------------------------------ softmax rows ----
 
 class CrossEntropy(Softmax):

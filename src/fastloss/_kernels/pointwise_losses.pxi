@@ -137,3 +137,31 @@ cdef inline floating closs_poisson_nll(floating x, floating t, floating pw, floa
     g[0] = <floating>(e - td)
     h[0] = <floating>e
     return <floating>(e - td * xd)
+
+
+cdef inline floating closs_kl_div(floating x, floating t, floating pw, floating param,
+                                  floating* g, floating* h) noexcept nogil:
+    # PyTorch's kl_div (KLDivLoss, log_target=False): x holds log-probabilities, t
+    # probabilities.  l = t (log t - x), g = -t, h = 0 (l is linear in x).  Where t == 0 the
+    # loss is 0 (0 log 0 = 0), also for x = -inf (PyTorch's xlogy(t, t) - t x gives NaN
+    # there); NaN in x or t, or t < 0 (log of a negative number), gives NaN as in PyTorch.
+    # log t and x nearly cancel where q is close to t (the terms of a small divergence), so,
+    # as for PoissonNLL, float32 input is evaluated in float64 and rounded once.
+    cdef double xd = x, td = t
+    g[0] = -t
+    h[0] = 0
+    return <floating>((xd if xd != xd else 0.0) if td == 0.0 else td * (vlog(td) - xd))
+
+
+cdef inline floating closs_kl_div_log(floating x, floating lt, floating pw, floating param,
+                                      floating* g, floating* h) noexcept nogil:
+    # PyTorch's kl_div with log_target=True: the target holds lt = log t.
+    # l = exp(lt) (lt - x), g = -exp(lt), h = 0.  Where exp(lt) == 0 (lt = -inf) the loss is
+    # 0 (PyTorch gives NaN there: 0 * -inf); NaN in x or lt gives NaN.  lt - x cancels near
+    # the optimum, and is exact in float64 for float32 input: evaluated in float64, rounded
+    # once (the exponential stays in the input's precision: g is exp(lt) either way).
+    cdef floating e = vexp(lt)
+    cdef double xd = x, ltd = lt
+    g[0] = -e
+    h[0] = 0
+    return <floating>((xd if xd != xd else 0.0) if e == 0 else <double>e * (ltd - xd))

@@ -15,9 +15,10 @@ the row declares.
 
 Cases are made by *case groups*: functions ``group(preset, losses, dtypes)`` that yield
 :class:`Case` objects, each able to set up its arrays and candidates.  :data:`GROUPS` lists
-them; only ``"losses"`` (every loss's value and gradient calls) exists so far.  Another
-suite (a PyTorch module's forward + backward, gradient-boosting objective calls, streaming
-evaluation) is another such function, with its own table rows (:class:`Mode`).
+them: ``"losses"`` (every loss's value and gradient calls; the default) and ``"torch"``
+(fastloss.torch's modules against torch.nn's: forward + backward, forward, a training
+step; fastloss/bench/torch_cases.py).  Another suite (gradient-boosting objective calls,
+streaming evaluation) is another such function, with its own table rows (:class:`Mode`).
 """
 from __future__ import annotations
 
@@ -219,10 +220,22 @@ def loss_cases(preset: Preset, losses: Sequence[str], dtypes: Sequence[str]) -> 
                            _loss_setup(loss, shape, dtype))
 
 
+def torch_cases(preset: Preset, losses: Sequence[str], dtypes: Sequence[str]
+                ) -> Iterator[Case]:
+    """fastloss.torch's modules against torch.nn's (fastloss/bench/torch_cases.py; loaded
+    only when this group runs)."""
+    from . import torch_cases as _torch
+    return _torch.torch_cases(preset, losses, dtypes)
+
+
 #: Case groups by name: group(preset, loss names, dtypes) -> cases.
 GROUPS: dict[str, Callable[[Preset, Sequence[str], Sequence[str]], Iterator[Case]]] = {
     "losses": loss_cases,
+    "torch": torch_cases,
 }
+
+#: The groups a run has unless it names others (``--groups``).
+DEFAULT_GROUPS: tuple[str, ...] = ("losses",)
 
 
 # ------------------------------------------------------------------ thread scaling ----

@@ -161,6 +161,10 @@ def _kl_batchmean(F, x, t):
     return F.kl_div(F.log_softmax(x, dim=-1), t, reduction="batchmean")
 
 
+def _kl_div_mean(F, x, t):
+    return F.kl_div(x, t, reduction="sum") / x.numel()     # "mean" without its warning
+
+
 #: Fused ``torch.nn.functional`` forms of the mean loss, by row name, used when the loss
 #: has its default parameters: fn(F) -> fn(x, t) -> 0-d tensor.  A row not named here is
 #: timed through the reference's per-sample PyTorch form and its mean.
@@ -172,6 +176,7 @@ TORCH_FUSED: dict[str, tuple[str, Callable[[Any], Callable]]] = {
     "binary_cross_entropy": ("F.binary_cross_entropy_with_logits",
                              lambda F: F.binary_cross_entropy_with_logits),
     "cross_entropy": ("F.cross_entropy", lambda F: F.cross_entropy),
+    "kl_div": ('F.kl_div(x, t, reduction="sum") / x.numel()', lambda F: partial(_kl_div_mean, F)),
     "kl_divergence": ('F.kl_div(F.log_softmax(x, -1), t, reduction="batchmean")',
                       lambda F: partial(_kl_batchmean, F)),
 }

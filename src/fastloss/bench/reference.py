@@ -204,7 +204,8 @@ def example_target(loss, x, rng, labels=True):
             t = np.log(t)
         return t.astype(x.dtype)
     if kind == "probability":
-        return rng.uniform(size=x.shape).astype(x.dtype)
+        t = rng.uniform(size=x.shape)
+        return (np.log(t) if getattr(loss, "log_target", False) else t).astype(x.dtype)
     if kind == "count":
         return rng.poisson(2.0, size=x.shape).astype(x.dtype)
     return rng.normal(size=x.shape).astype(x.dtype)
@@ -270,6 +271,13 @@ def poisson_nll(x, t, log_input=True):
     return e - t * x, e - t, e, None
 
 
+def kl_div(x, t, log_target=False):
+    p = np.exp(t) if log_target else t
+    lt = t if log_target else np.log(np.where(t > 0, t, 1.0))
+    loss = np.where(p == 0, 0.0, p * (lt - x))
+    return loss, -p, np.zeros_like(p), None
+
+
 def binary_cross_entropy(x, t, from_logits=True, pos_weight=None):
     pw = 1.0 if pos_weight is None else pos_weight
     return _pointwise((bce_logits if from_logits else bce_probs)(x, t, pw))
@@ -330,6 +338,11 @@ def torch_poisson_nll(x, t, log_input=True):
     import torch
     return torch.nn.functional.poisson_nll_loss(x, t, log_input=True, full=False,
                                                 reduction="none")
+
+
+def torch_kl_div(x, t, log_target=False):
+    import torch
+    return torch.nn.functional.kl_div(x, t, reduction="none", log_target=log_target)
 
 
 def torch_binary_cross_entropy(x, t, from_logits=True, pos_weight=None):

@@ -105,6 +105,9 @@ torch, sklearn, numpy: peer time / fastloss time (> 1: fastloss is faster), same
   peers allocate their outputs, so compare them with the vg row for like with like.
   The table below says what each peer ran (reference: fastloss.bench.reference); * marks
   a torch column timing the reference's per-sample PyTorch form and its mean.
+torch group (nn.<Module> rows): fwd+bwd = module(x, t).backward() on a leaf x, forward =
+  module(x, t) under no_grad, train step = zero_grad, MLP forward, loss, backward, SGD step;
+  fastloss = fastloss.torch's module, torch = torch.nn's time / fastloss.torch's.
 busy: cores that other processes kept busy while the case ran, when >= 0.1 (Linux): such
   rows, multi-threaded ones above all, are slowed by the competition, not by the code."""
 

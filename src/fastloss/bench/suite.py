@@ -54,7 +54,7 @@ class BenchConfig:
     scaling_threads: Sequence[int] | None = None        #: None: 1, 2, ... every usable core
     cases: bool = True                                  #: False: the thread-scaling section only
     seed: int = 0
-    groups: Sequence[str] = field(default_factory=lambda: tuple(_cases.GROUPS))
+    groups: Sequence[str] = field(default_factory=lambda: _cases.DEFAULT_GROUPS)
 
     def validate(self) -> None:
         """Raise ValueError for unknown names or a thread count below 1."""

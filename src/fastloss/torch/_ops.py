@@ -1,0 +1,429 @@
+"""The machinery under fastloss.torch: tensors to arrays and back, the custom operators,
+the eager autograd.Function, and the choice among them.
+
+Two kernel families, two operators each (namespace ``fastloss``):
+
+``pointwise_vg(x, t, w, pw, loss, param, reduction, scale) -> (value, grad)``
+``pointwise(x, t, w, pw, loss, param, reduction, scale) -> value``
+    A pointwise row of fastloss's table (``loss`` names it, see :data:`POINTWISE`) with
+    fastloss's reductions: ``"mean"`` is ``sum(w l) / sum(w)``.  ``w`` are sample weights
+    (``x``'s shape, or one per leading-axis sample), ``pw`` BCE's ``pos_weight`` over the
+    last axis, ``param`` the row's number (a delta) and ``scale`` a factor applied to the
+    weights (so to value and gradient): PyTorch's reductions that fastloss's lack (a mean
+    over the elements with weights, ``batchmean``, SmoothL1's ``1 / beta``) are a
+    ``"sum"`` with such a factor, at no cost (the kernels multiply by weights anyway).
+``cross_entropy_vg(x, y, weight, ignore_index, label_smoothing, reduction) -> (value, grad)``
+``cross_entropy(x, y, weight, ignore_index, label_smoothing, reduction) -> value``
+    fastloss.CrossEntropy with the classes on axis 1 (axis 0 for an unbatched ``(C,)``
+    input): PyTorch's layout, read in place.
+
+The ``_vg`` operators compute value and gradient in one pass and return the gradient as
+a second, non-differentiable output, saved for backward; backward multiplies it by the
+incoming gradient and nothing else.  The value-only operators run the kernels' value-only
+mode, which writes no gradient.
+
+Eager calls do not go through the operators' dispatcher: a custom operator costs about
+50 us more per forward + backward than an autograd.Function (measured, see
+fastloss/torch/__init__.py), which is most of a small batch's time.  So eager mode uses
+:class:`_Fused` (an autograd.Function around the same implementation) and calls the
+value-only implementation directly; the operators serve torch.compile (dynamo traces
+them as opaque nodes with fake implementations), torch.export, fake tensors and
+torch.library.opcheck.  Both paths run the same code and give the same bits.
+
+If fastloss rejects the data (a negative weight or count, a label out of range: things
+only the values show), the implementation computes PyTorch's own result instead, with
+PyTorch's autograd inside, or raises PyTorch's own error: valid PyTorch input never fails
+here.
+"""
+from __future__ import annotations
+
+import math
+import sys
+import threading
+from collections.abc import Callable
+from typing import Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .. import losses as _fl
+
+FAST = (torch.float32, torch.float64)
+HALF = (torch.float16, torch.bfloat16)
+PLAIN = (torch.Tensor, torch.nn.Parameter)
+
+DOUBLE_BACKWARD = ("fastloss.torch: double backward (create_graph=True, or a gradient of a "
+                   "gradient) is not supported: the forward pass saves the gradient, which "
+                   "is not differentiable.  Use the torch.nn / torch.nn.functional loss "
+                   "for higher-order derivatives.")
+
+
+# ------------------------------------------------------------------ tensors and arrays ----
+
+def array(t: Tensor) -> np.ndarray:
+    """A NumPy view of a CPU tensor's memory (any strides; no copy)."""
+    return t.detach().numpy()
+
+
+def value_tensor(v, dtype: np.dtype) -> Tensor:
+    """fastloss's value as a tensor: a float becomes a 0-dim tensor of `dtype`, an array
+    (reduction "none", fresh memory) is wrapped without a copy."""
+    if type(v) is float:
+        return torch.from_numpy(np.array(v, dtype))
+    return torch.from_numpy(v)
+
+
+# ------------------------------------------------------------------ gradient buffers ----
+# A gradient the size of the input is written on every call.  Fresh memory of that size
+# costs its page faults (an mmap per call, for buffers beyond glibc's 32 MiB threshold),
+# as much as the kernel's work itself at 10^7 elements; PyTorch's CPU allocator caches
+# nothing.  So large gradient buffers are NumPy arrays (which ask for transparent huge
+# pages) kept here and handed out again once no tensor uses them any more: the tensor
+# made from one holds a reference to it, so an array only this pool references is free.
+# The pool holds at most POOL_SIZE buffers (the most recently used shapes);
+# empty_cache() releases them.
+
+POOL_MIN_BYTES = 1 << 20
+POOL_SIZE = 4
+_pool: dict = {}
+_pool_lock = threading.Lock()
+
+
+def _take(key):
+    """Pop the pooled buffer of `key`: (buffer or None, its reference count here)."""
+    buf = _pool.pop(key, None)
+    return buf, (0 if buf is None else sys.getrefcount(buf))
+
+
+def _free_refs():
+    """The count _take sees for a buffer nothing else holds, measured (interpreters
+    differ: 3.14 counts fewer references on the stack), or None when a tensor's reference
+    would not show (then nothing is pooled)."""
+    key = ("calibration",)
+    _pool[key] = np.empty(1)
+    free = _take(key)[1]
+    _pool[key] = np.empty(1)
+    held = torch.from_numpy(_pool[key])
+    used = _take(key)[1]
+    del held
+    return free if used > free else None
+
+
+_FREE_REFS = _free_refs() if getattr(sys, "_is_gil_enabled", lambda: True)() else None
+
+
+def grad_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
+    """An uninitialized C-contiguous array for a gradient: a free pooled one of this
+    shape and dtype, or a new one (pooled if large)."""
+    if _FREE_REFS is None or math.prod(shape) * dtype.itemsize < POOL_MIN_BYTES:
+        return np.empty(shape, dtype)
+    key = (shape, dtype)
+    with _pool_lock:
+        buf, refs = _take(key)              # taken and put back: most recent last
+        if refs != _FREE_REFS:
+            buf = np.empty(shape, dtype)
+        _pool[key] = buf
+        while len(_pool) > POOL_SIZE:
+            del _pool[next(iter(_pool))]
+        return buf
+
+
+def empty_cache() -> None:
+    """Release the gradient buffers fastloss.torch keeps for reuse (those still in use
+    are freed with their last tensor)."""
+    with _pool_lock:
+        _pool.clear()
+
+
+class _Cache:
+    """Loss instances by their parameters.  A parameter tensor (class weights, pos_weight)
+    is keyed by identity and version, and held, so that an id cannot be reused while its
+    entry lives and an in-place change makes a new entry."""
+
+    def __init__(self, size: int = 64):
+        self.size = size
+        self.entries: dict = {}
+
+    def get(self, key, make: Callable, held=None):
+        hit = self.entries.get(key)
+        if hit is None:
+            if len(self.entries) >= self.size:
+                self.entries.clear()
+            hit = self.entries[key] = (make(), held)
+        return hit[0]
+
+
+_losses = _Cache()
+
+
+def _tensor_key(t: Optional[Tensor]):
+    return None if t is None else (id(t), t._version)
+
+
+# ------------------------------------------------------------------ pointwise family ----
+
+#: The pointwise rows the operators run, by the name the operator takes:
+#: name -> (make(param, pos_weight array or None) -> loss, PyTorch's elementwise form).
+POINTWISE: dict[str, tuple[Callable, Callable]] = {
+    "mse": (lambda p, pw: _fl.MSE(),
+            lambda x, t, pw, p: F.mse_loss(x, t, reduction="none")),
+    "mae": (lambda p, pw: _fl.MAE(),
+            lambda x, t, pw, p: F.l1_loss(x, t, reduction="none")),
+    "huber": (lambda p, pw: _fl.Huber(p),
+              lambda x, t, pw, p: F.huber_loss(x, t, reduction="none", delta=p)),
+    "pseudo_huber": (lambda p, pw: _fl.PseudoHuber(p),
+                     lambda x, t, pw, p: pseudo_huber_elementwise(x, t, p)),
+    "poisson_nll": (lambda p, pw: _fl.PoissonNLL(),
+                    lambda x, t, pw, p: F.poisson_nll_loss(x, t, reduction="none")),
+    "bce_logits": (lambda p, pw: _fl.BinaryCrossEntropy(True, pw),
+                   lambda x, t, pw, p: F.binary_cross_entropy_with_logits(
+                       x, t, pos_weight=pw, reduction="none")),
+    "bce_probs": (lambda p, pw: _fl.BinaryCrossEntropy(False, pw),
+                  lambda x, t, pw, p: F.binary_cross_entropy(x, t, reduction="none")),
+    "kl_div": (lambda p, pw: _fl.KLDiv(False),
+               lambda x, t, pw, p: F.kl_div(x, t, reduction="none")),
+    "kl_div_log": (lambda p, pw: _fl.KLDiv(True),
+                   lambda x, t, pw, p: F.kl_div(x, t, reduction="none", log_target=True)),
+}
+
+
+def pseudo_huber_elementwise(x: Tensor, t: Tensor, delta: float) -> Tensor:
+    """``delta^2 (sqrt(1 + (r / delta)^2) - 1)`` with ``r = x - t``, written as
+    ``r^2 / (sqrt(1 + (r / delta)^2) + 1)`` (the same value without cancellation)."""
+    r = x - t
+    return r * r / (torch.sqrt(1 + (r / delta) ** 2) + 1)
+
+
+def _pointwise_loss(loss: str, param: float, pw: Optional[Tensor]):
+    key = (loss, param, _tensor_key(pw))
+    return _losses.get(key, lambda: POINTWISE[loss][0](
+        param, None if pw is None else array(pw)), held=pw)
+
+
+def _scaled_weights(w: Optional[np.ndarray], x: np.ndarray, scale: float):
+    if scale == 1.0:
+        return w
+    if w is None:                       # one weight per leading-axis sample: N values
+        return np.full(x.shape[:1], scale, x.dtype)
+    return w * np.asarray(scale, w.dtype)
+
+
+def pointwise_run(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor],
+                  loss: str, param: float, reduction: str, scale: float, grad: bool):
+    """(value, gradient) or the value of a pointwise row; see the module's docstring."""
+    xa = array(x)
+    ta, wa = array(t), None if w is None else array(w)
+    wa = _scaled_weights(wa, xa, scale)
+    n_threads = torch.get_num_threads()
+    try:
+        if loss == "bce_probs" and not (_in_unit_interval(x) and _in_unit_interval(t)):
+            raise ValueError("PyTorch raises for probabilities outside [0, 1]")
+        fl = _pointwise_loss(loss, param, pw)
+        if not grad:
+            return value_tensor(fl(xa, ta, sample_weight=wa, reduction=reduction,
+                                   n_threads=n_threads), xa.dtype)
+        v, g = fl.value_and_grad(xa, ta, sample_weight=wa, reduction=reduction,
+                                 n_threads=n_threads, out=grad_buffer(xa.shape, xa.dtype))
+        return value_tensor(v, xa.dtype), torch.from_numpy(g)
+    except ValueError:          # what only the values show: PyTorch computes, or raises
+        fn = POINTWISE[loss][1]
+        return _by_torch(lambda z: _reduce(fn(z, t, pw, param), wa, reduction, z), x, grad)
+
+
+def _in_unit_interval(t: Tensor) -> bool:
+    if t.numel() == 0:
+        return True
+    lo, hi = torch.aminmax(t.detach())
+    return bool(lo >= 0) and bool(hi <= 1)
+
+
+def _reduce(per: Tensor, w: Optional[np.ndarray], reduction: str, x: Tensor) -> Tensor:
+    """fastloss's weights and reductions, in PyTorch (for the fallback)."""
+    if w is not None:
+        wt = torch.from_numpy(np.asarray(w)).to(per.dtype)
+        wt = wt.reshape(wt.shape + (1,) * (per.dim() - wt.dim()))
+        per = per * wt
+        if reduction == "mean":
+            return per.sum() / wt.expand(per.shape).sum()
+    if reduction == "none":
+        return per
+    return per.sum() if reduction == "sum" else per.mean()
+
+
+def _by_torch(fn: Callable[[Tensor], Tensor], x: Tensor, grad: bool):
+    """PyTorch's value of fn at x, and its gradient (of the sum, for "none") if asked."""
+    if not grad:
+        with torch.no_grad():
+            return fn(x).detach().clone()
+    with torch.enable_grad():
+        z = x.detach().requires_grad_()
+        v = fn(z)
+        (g,) = torch.autograd.grad(v.sum(), z)
+    return v.detach().clone(), g.contiguous()
+
+
+def _pointwise_fake(x, t, w, pw, loss, param, reduction, scale):
+    return x.new_empty(x.shape) if reduction == "none" else x.new_empty(())
+
+
+@torch.library.custom_op("fastloss::pointwise_vg", mutates_args=(), device_types="cpu")
+def pointwise_vg_op(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor],
+                    loss: str, param: float, reduction: str, scale: float
+                    ) -> tuple[Tensor, Tensor]:
+    return pointwise_run(x, t, w, pw, loss, param, reduction, scale, True)
+
+
+@pointwise_vg_op.register_fake
+def _(x, t, w, pw, loss, param, reduction, scale):
+    return _pointwise_fake(x, t, w, pw, loss, param, reduction, scale), x.new_empty(x.shape)
+
+
+@torch.library.custom_op("fastloss::pointwise", mutates_args=(), device_types="cpu")
+def pointwise_op(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor],
+                 loss: str, param: float, reduction: str, scale: float) -> Tensor:
+    return pointwise_run(x, t, w, pw, loss, param, reduction, scale, False)
+
+
+pointwise_op.register_fake(_pointwise_fake)
+
+
+# ------------------------------------------------------------------ cross-entropy ----
+
+def _ce_loss(weight: Optional[Tensor], ignore_index: int, label_smoothing: float, axis: int):
+    key = (ignore_index, label_smoothing, axis, None if weight is None else _tensor_key(weight))
+    return _losses.get(key, lambda: _fl.CrossEntropy(
+        class_weight=None if weight is None else array(weight), ignore_index=ignore_index,
+        label_smoothing=label_smoothing, axis=axis), held=weight)
+
+
+def cross_entropy_run(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: int,
+                      label_smoothing: float, reduction: str, grad: bool):
+    """(value, gradient) or the value of fastloss.CrossEntropy with the classes on axis 1
+    (axis 0 for a 1-D input)."""
+    xa, ya = array(x), array(y)
+    n_threads = torch.get_num_threads()
+    try:
+        fl = _ce_loss(weight, ignore_index, label_smoothing, 1 if x.dim() > 1 else 0)
+        if not grad:
+            return value_tensor(fl(xa, ya, reduction=reduction, n_threads=n_threads),
+                                xa.dtype)
+        v, g = fl.value_and_grad(xa, ya, reduction=reduction, n_threads=n_threads,
+                                 out=grad_buffer(xa.shape, xa.dtype))
+        return value_tensor(v, xa.dtype), torch.from_numpy(g)
+    except ValueError:          # a label out of range, a negative weight: PyTorch's turn
+        return _by_torch(lambda z: F.cross_entropy(
+            z, y, weight=weight, ignore_index=ignore_index, reduction=reduction,
+            label_smoothing=label_smoothing), x, grad)
+
+
+def _ce_fake(x, y, weight, ignore_index, label_smoothing, reduction):
+    if reduction != "none":
+        return x.new_empty(())
+    return x.new_empty(x.shape[:1] + x.shape[2:] if x.dim() > 1 else ())
+
+
+@torch.library.custom_op("fastloss::cross_entropy_vg", mutates_args=(), device_types="cpu")
+def cross_entropy_vg_op(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: int,
+                        label_smoothing: float, reduction: str) -> tuple[Tensor, Tensor]:
+    return cross_entropy_run(x, y, weight, ignore_index, label_smoothing, reduction, True)
+
+
+@cross_entropy_vg_op.register_fake
+def _(x, y, weight, ignore_index, label_smoothing, reduction):
+    return (_ce_fake(x, y, weight, ignore_index, label_smoothing, reduction),
+            x.new_empty(x.shape))
+
+
+@torch.library.custom_op("fastloss::cross_entropy", mutates_args=(), device_types="cpu")
+def cross_entropy_op(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: int,
+                     label_smoothing: float, reduction: str) -> Tensor:
+    return cross_entropy_run(x, y, weight, ignore_index, label_smoothing, reduction, False)
+
+
+cross_entropy_op.register_fake(_ce_fake)
+
+
+# ------------------------------------------------------------------ autograd ----
+
+def _scaled(grad: Tensor, g: Tensor, class_axis: bool) -> Tensor:
+    """The saved gradient times the incoming one (per sample for "none": along the
+    classes' axis for cross-entropy)."""
+    if class_axis and g.dim() > 0:
+        g = g.unsqueeze(1)
+    return grad * g
+
+
+def _setup_context(ctx, inputs, output):
+    _, grad = output
+    ctx.set_materialize_grads(False)        # else backward gets zeros_like(grad) for it
+    ctx.mark_non_differentiable(grad)
+    ctx.save_for_backward(grad)
+
+
+def _op_backward(class_axis: bool, n_inputs: int):
+    def backward(ctx, g_value, _g_grad):
+        if torch.is_grad_enabled():
+            raise RuntimeError(DOUBLE_BACKWARD)
+        (grad,) = ctx.saved_tensors
+        return (_scaled(grad, g_value, class_axis),) + (None,) * (n_inputs - 1)
+    return backward
+
+
+pointwise_vg_op.register_autograd(_op_backward(False, 8), setup_context=_setup_context)
+cross_entropy_vg_op.register_autograd(_op_backward(True, 6), setup_context=_setup_context)
+
+
+class _Fused(torch.autograd.Function):
+    """Eager mode's node: forward runs `run(x, *args, True)` (value and gradient in one
+    pass) and saves the gradient; backward hands it on, multiplied by the incoming
+    gradient unless that is exactly 1 (``loss.backward()``), in which case the saved
+    buffer itself becomes the gradient (autograd then keeps it as ``x.grad``, no copy)."""
+
+    @staticmethod
+    def forward(ctx, x, run, args, class_axis):
+        value, grad = run(x, *args, True)
+        ctx.save_for_backward(grad)
+        ctx.class_axis = class_axis
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        if torch.is_grad_enabled():
+            raise RuntimeError(DOUBLE_BACKWARD)
+        (grad,) = ctx.saved_tensors
+        if g.dim() == 0 and g.item() == 1.0:
+            return grad, None, None, None
+        return _scaled(grad, g, ctx.class_axis), None, None, None
+
+
+# ------------------------------------------------------------------ the choice ----
+
+def pointwise(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor], loss: str,
+              param: float, reduction: str, scale: float) -> Tensor:
+    """A pointwise row on tensors the kernels take (checked by the caller): eager mode
+    through :class:`_Fused` or the value-only implementation, anything traced through
+    the operators."""
+    if type(x) in PLAIN and not torch.compiler.is_compiling():
+        if x.requires_grad and torch.is_grad_enabled():
+            return _Fused.apply(x, pointwise_run,
+                                (t, w, pw, loss, param, reduction, scale), False)
+        return pointwise_run(x, t, w, pw, loss, param, reduction, scale, False)
+    if x.requires_grad and torch.is_grad_enabled():
+        return pointwise_vg_op(x, t, w, pw, loss, param, reduction, scale)[0]
+    return pointwise_op(x, t, w, pw, loss, param, reduction, scale)
+
+
+def cross_entropy(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: int,
+                  label_smoothing: float, reduction: str) -> Tensor:
+    """fastloss.CrossEntropy on tensors the kernels take (checked by the caller)."""
+    if type(x) in PLAIN and not torch.compiler.is_compiling():
+        if x.requires_grad and torch.is_grad_enabled():
+            return _Fused.apply(x, cross_entropy_run,
+                                (y, weight, ignore_index, label_smoothing, reduction), True)
+        return cross_entropy_run(x, y, weight, ignore_index, label_smoothing, reduction,
+                                 False)
+    if x.requires_grad and torch.is_grad_enabled():
+        return cross_entropy_vg_op(x, y, weight, ignore_index, label_smoothing, reduction)[0]
+    return cross_entropy_op(x, y, weight, ignore_index, label_smoothing, reduction)
