@@ -122,3 +122,4 @@ html_show_sphinx = False
 html_show_sourcelink = False
 html_copy_source = False
 html_last_updated_fmt = None
+autodoc_inherit_docstrings = False      # third-party bases (torch.nn) link to pages not here

@@ -195,8 +195,10 @@ class KLDiv(Pointwise):
 
     {parameters}
 
-    Example: a row's KL divergence is the sum of its terms
-    -------
+    Examples
+    --------
+    A row's KL divergence is the sum of its terms:
+
     >>> import numpy as np, fastloss
     >>> t = np.array([[0.5, 0.5, 0.0]])
     >>> round(fastloss.KLDiv()(np.log([[0.25, 0.25, 0.5]]), t, reduction="sum"), 6)

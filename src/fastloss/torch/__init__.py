@@ -75,19 +75,19 @@ CPU time per call, 1 thread, float32, torch 2.13 (a shared 2-core Xeon; medians 
 interleaved rounds of ``time.thread_time``, which other processes do not inflate as much
 as the wall clock):
 
-================================  ==================  ==================  ============
+================================  ==================  ===================
 256 x 10 cross-entropy            forward + backward  no_grad forward
-================================  ==================  ==================  ============
+================================  ==================  ===================
 autograd.Function (eager path)    86 us               20 us (direct call)
 custom operator                   174 us              42 us
-torch.nn.functional               134 us
-================================  ==================  ==================  ============
+torch.nn.functional               134 us              -
+================================  ==================  ===================
 
 MSE at 256 x 10: autograd.Function 65 us, custom operator 159 us, PyTorch 46 us.  So
 eager mode uses the autograd.Function, and the custom operators only where they are
 needed (tracing).  Where fastloss and PyTorch take equal time (forward + backward):
 MSE ~65k elements, L1 and BCE with logits ~10k, Poisson and KL ~16k, cross-entropy
-150 x 10, 400 x 100 and 40 x 1000; below those sizes (:data:`functional.SMALL`) the call
+150 x 10, 400 x 100 and 40 x 1000; below those sizes (``fastloss.torch.functional.SMALL``) the call
 goes to PyTorch.  The benchmark group ``torch`` (``python -m fastloss bench --groups
 torch``; ``bench/torch_bars.py``) times the modules at training sizes.
 """
