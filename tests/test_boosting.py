@@ -401,6 +401,49 @@ def test_lightgbm_column_ordered_blocks_cover_every_row(n, rng):
     np.testing.assert_allclose(h, 2 * w[:, None] * h_ref, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("loss,shape", [(fastloss.CrossEntropy(), (2 * BLOCK + 7, K)),
+                                        (fastloss.PoissonNLL(), (3 * BLOCK * K + 11,))],
+                         ids=["rows", "elements"])
+def test_a_hessian_scale_is_applied_block_by_block_to_every_row(loss, shape, rng):
+    """Row-ordered margins with hess_scale != 1 are computed block by block (one thread:
+    blocks of BLOCK_VALUES_PER_THREAD values): the edges of the blocks."""
+    x, y = _case(loss, rng, shape[0])
+    x = x.astype(np.float32)
+    w = rng.random(shape[0])
+    g, h = fxgb.objective(loss, hess_scale=3.0, n_threads=1)(y, x, sample_weight=w)
+    g_ref, h_ref = ref_grad_hess(loss, x, y)
+    ww = w.astype(np.float32).reshape((-1,) + (1,) * (x.ndim - 1))
+    np.testing.assert_allclose(g, ww * g_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(h, 3 * ww * h_ref, rtol=1e-5, atol=1e-6)
+
+
+def _address(a):
+    return a.__array_interface__["data"][0]
+
+
+@pytest.mark.parametrize("mod,layout", [(fxgb, "C"), (flgb, "F")], ids=["xgboost", "lightgbm"])
+def test_results_are_never_overwritten_and_released_ones_are_reused(mod, layout, rng):
+    """The objectives write into the last call's arrays only when nothing holds them any
+    more (the libraries drop the results before calling again)."""
+    obj = mod.objective(fastloss.CrossEntropy(), hess_scale=2.0)
+    y = rng.integers(0, K, 500)
+    x1, x2 = (np.asarray(rng.normal(size=(500, K)), order=layout) for _ in range(2))
+    g1, h1 = obj(y, x1)
+    saved = g1.copy(), h1.copy()
+    view = h1[:10]
+    del h1
+    g2, h2 = obj(y, x2)                     # g1 and a view of h1 are alive: new arrays
+    np.testing.assert_array_equal(g1, saved[0])
+    np.testing.assert_array_equal(view, saved[1][:10])
+    assert not np.shares_memory(g2, g1) and not np.shares_memory(h2, view)
+    addresses = _address(g2), _address(h2)
+    del g2, h2
+    g3, h3 = obj(y, x1)                     # nothing holds the last results: reused
+    assert (_address(g3), _address(h3)) == addresses
+    np.testing.assert_array_equal(g3, saved[0])
+    assert len(pickle.dumps(obj)) < 2000    # the buffers are not part of the object
+
+
 def test_xgboost_multi_output_pointwise_objective(rng):
     """XGBoost's multi-target models: (n, k) margins and (n, k) labels, elementwise."""
     xgb = pytest.importorskip("xgboost")

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 
+from ._kernels import cpu
 from ._loss import Loss
 
 F32 = np.dtype(np.float32)
@@ -30,11 +32,12 @@ F64 = np.dtype(np.float64)
 POINTWISE_TARGETS = ("real", "probability", "count")
 USABLE_HESSIANS = ("exact", "surrogate")
 
-#: values per thread in a block when column-ordered (n, k) margins are turned into rows
-#: (LightGBM): a block's input and outputs stay in the CPU's cache, and each block is one
-#: kernel call that is large enough to run on every thread (fastloss runs calls below 32k
-#: values on one thread)
-BLOCK_VALUES_PER_THREAD = 1 << 15
+#: values per thread in a block of rows, where an objective works block by block
+#: (LightGBM's column-ordered class scores, and a Hessian scale): a block's input and
+#: outputs (1.5 MB in float32) stay in a core's L2 cache, each block is one kernel call
+#: large enough to run on every thread (fastloss runs calls below 32k values on one), and
+#: the ~30 us a call costs is paid rarely (1M x 10: 32k values took 10 ms more than 128k)
+BLOCK_VALUES_PER_THREAD = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -118,30 +121,36 @@ def threads(n_threads):
 
 # ------------------------------------------------------------------ labels ----
 
-def class_indices(y: np.ndarray, n_cls: int, lib: Library) -> np.ndarray:
-    """Labels (any real dtype) as C-contiguous int64 class indices in [0, n_cls), or raise."""
+def class_indices(y: np.ndarray, n_cls: int, lib: Library, out=None) -> np.ndarray:
+    """Labels (any real dtype) as C-contiguous int64 class indices in [0, n_cls), or raise
+    naming the first bad label.  `out`: an int64 buffer of the labels' size to write them
+    into (the objectives keep one, which saves the page faults of a new array per call)."""
     y = np.asarray(y).reshape(-1)
     if y.dtype.kind not in "biuf":
         raise TypeError(f"class labels must be numbers; got dtype {y.dtype}")
-    if y.dtype.kind == "f":
-        with np.errstate(invalid="ignore"):
-            yi = y.astype(np.int64)
-        bad = np.flatnonzero(yi != y)
-        if bad.size:
-            i = int(bad[0])
-            raise ValueError(f"label {y[i].item()!r} (row {i}) is not an integer: class labels must "
-                             f"be the integers 0..{n_cls - 1}; encode them with "
-                             f"sklearn.preprocessing.LabelEncoder")
-    else:
-        yi = np.ascontiguousarray(y, dtype=np.int64)
-    if yi.size and (yi.min() < 0 or yi.max() >= n_cls):
-        i = int(np.flatnonzero((yi < 0) | (yi >= n_cls))[0])
-        raise ValueError(f"label {y[i].item()!r} (row {i}) is not a class index in [0, {n_cls}): "
-                         f"the model has {n_cls} classes ({lib.classes_hint}); labels must "
-                         f"be the integers 0..{n_cls - 1} (encode them with "
-                         f"sklearn.preprocessing.LabelEncoder, or raise the number of "
-                         f"classes)")
-    return yi
+    if y.size and not (y.min() >= 0 and y.max() < n_cls):       # NaN fails too
+        _bad_label(y, n_cls, lib)
+    if out is None or out.shape != y.shape:
+        out = np.empty(y.shape, np.int64)
+    np.copyto(out, y, casting="unsafe")
+    if y.dtype.kind == "f" and not np.equal(out, y).all():
+        _bad_label(y, n_cls, lib)
+    return out
+
+
+def _bad_label(y, n_cls, lib):
+    with np.errstate(invalid="ignore"):
+        bad = ~((y >= 0) & (y < n_cls) & (np.floor(y) == y))
+    i = int(np.flatnonzero(bad)[0])
+    v = y[i].item()
+    if 0 <= v < n_cls:
+        raise ValueError(f"label {v!r} (row {i}) is not an integer: class labels must be "
+                         f"the integers 0..{n_cls - 1}; encode them with "
+                         f"sklearn.preprocessing.LabelEncoder")
+    raise ValueError(f"label {v!r} (row {i}) is not a class index in [0, {n_cls}): the "
+                     f"model has {n_cls} classes ({lib.classes_hint}); labels must be the "
+                     f"integers 0..{n_cls - 1} (encode them with "
+                     f"sklearn.preprocessing.LabelEncoder, or raise the number of classes)")
 
 
 def _check_label_range(loss, y: np.ndarray) -> None:
@@ -159,9 +168,10 @@ def _check_label_range(loss, y: np.ndarray) -> None:
                              f"{y.reshape(-1)[i].item()!r} at position {i}")
 
 
-def prepare(loss, lib: Library, preds, labels):
+def prepare(loss, lib: Library, preds, labels, label_buffer=None):
     """(margins, targets) for one call: margins as given (an ndarray), targets shaped and
-    typed for `loss` (int64 class indices, or floats of the margins' shape)."""
+    typed for `loss` (int64 class indices, written into `label_buffer` when it fits, or
+    floats of the margins' shape)."""
     x = np.asarray(preds)
     y = np.asarray(labels)
     name = type(loss).__name__
@@ -173,7 +183,7 @@ def prepare(loss, lib: Library, preds, labels):
         if y.size != n:
             raise ValueError(f"{name} needs one class label per row: {y.size} labels for "
                              f"{n} rows of {k} class margins")
-        return x, class_indices(y, k, lib)
+        return x, class_indices(y, k, lib, label_buffer)
     if y.shape != x.shape:
         if y.size == x.size:
             y = y.reshape(x.shape)
@@ -211,6 +221,12 @@ class Objective:
         self.hess_scale = positive(hess_scale, "hess_scale")
         self.loss_scale = positive(loss_scale, "loss_scale")
         self.n_threads = threads(n_threads)
+        self._outputs = None        # the last call's (grad, hess), see _take_outputs
+        self._blocks = None         # row-ordered block buffers of _column_ordered
+        self._labels = None         # int64 class labels
+
+    def __getstate__(self):
+        return {**self.__dict__, "_outputs": None, "_blocks": None, "_labels": None}
 
     def __repr__(self):
         extra = "".join(f", {k}={getattr(self, k)!r}" for k, d in
@@ -224,16 +240,59 @@ class Objective:
             w = np.full(n, self.loss_scale) if w is None else w * self.loss_scale
         return w
 
+    def _take_outputs(self, shape, dtype):
+        """Arrays for this call's gradient and Hessian: the last call's when nothing
+        holds them, or a view of them, any more (the libraries copy the results and drop
+        them before they call again), else new ones.  A new array costs a page fault per
+        4 KiB on its first write: at 1M x 10 float32, ~10 ms per array, a third of the
+        call.  A caller that keeps the results gets new arrays on the next call, so no
+        result is ever overwritten."""
+        last, self._outputs = self._outputs, None
+        if last is not None:
+            g, h = last
+            del last
+            probe = np.empty(0)             # held as g and h are: by one local name
+            free = sys.getrefcount(probe)
+            if (g.shape == shape and g.dtype == dtype and sys.getrefcount(g) == free
+                    and sys.getrefcount(h) == free):
+                return g, h
+        return np.empty(shape, dtype), np.empty(shape, dtype)
+
     def _grad_hess(self, preds, labels, weights):
-        x, t = prepare(self.loss, self.lib, preds, labels)
+        x, t = prepare(self.loss, self.lib, preds, labels, self._labels)
+        if t.dtype == np.int64:
+            self._labels = t                # never handed out: reused by the next call
         w = self._weights(weights, x.shape[0] if x.ndim else 1)
         if x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
             return self._column_ordered(x, t, w)
-        g, h = self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads)
-        if self.hess_scale != 1.0:
-            np.multiply(h, self.hess_scale, out=h)
+        if x.dtype not in (F32, F64):
+            x = x.astype(F64)
+        if not x.flags.c_contiguous:
+            x = np.ascontiguousarray(x)
+        g, h = self._take_outputs(x.shape, x.dtype)
+        n = x.shape[0] if x.ndim else 1
+        rows = self._block_rows(x)
+        if self.hess_scale == 1.0 or rows >= n:
+            self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
+            if self.hess_scale != 1.0:
+                np.multiply(h, self.hess_scale, out=h)
+        else:
+            # one kernel call per block of rows, each block's Hessian scaled while it is in
+            # cache (a separate pass over the whole Hessian cost ~15% of the call)
+            for i in range(0, n, rows):
+                j = min(n, i + rows)
+                hc = h[i:j]
+                self.loss.grad_hess(x[i:j], t[i:j],
+                                    sample_weight=None if w is None else w[i:j],
+                                    n_threads=self.n_threads, out=(g[i:j], hc))
+                np.multiply(hc, self.hess_scale, out=hc)
         self._check_curvature(h)
+        self._outputs = (g, h)
         return g, h
+
+    def _block_rows(self, x):
+        per_row = x.shape[1] if x.ndim == 2 else 1
+        return max(1, BLOCK_VALUES_PER_THREAD * _thread_count(self.n_threads) // per_row)
 
     def _column_ordered(self, x, t, w):
         """(n, k) margins stored column by column (LightGBM's layout): each block of rows
@@ -243,10 +302,11 @@ class Objective:
         as fast as float64.  Returns the (n, k) Fortran-ordered views of the (k, n)
         results."""
         n, k = x.shape
-        grad = np.empty((k, n), F32)
-        hess = np.empty((k, n), F32)
-        rows = max(1, min(n, BLOCK_VALUES_PER_THREAD * _thread_count(self.n_threads) // k))
-        xb, gb, hb = (np.empty((rows, k), F32) for _ in range(3))
+        grad, hess = self._take_outputs((k, n), F32)
+        rows = min(n, self._block_rows(x))
+        if self._blocks is None or self._blocks[0].shape != (rows, k):
+            self._blocks = tuple(np.empty((rows, k), F32) for _ in range(3))
+        xb, gb, hb = self._blocks
         for i in range(0, n, rows):
             m = min(rows, n - i)
             xc, gc, hc = xb[:m], gb[:m], hb[:m]
@@ -260,6 +320,7 @@ class Objective:
             else:
                 np.copyto(hess[:, i:i + m], hc.T, casting="same_kind")
         self._check_curvature(hess)
+        self._outputs = (grad, hess)
         return grad.T, hess.T
 
     def _check_curvature(self, h):
@@ -274,7 +335,6 @@ class Objective:
 
 
 def _thread_count(n_threads) -> int:
-    from ._kernels import cpu
     if n_threads is None:
         return max(1, cpu.max_threads())
     return cpu.num_procs() if n_threads == -1 else max(1, min(n_threads, cpu.num_procs()))
