@@ -24,10 +24,9 @@ What LightGBM does with a custom objective
 * It hands the objective raw scores, float64, shape ``(n,)``, or ``(n, k)`` ordered
   column by column (a Fortran-ordered view of its class-major buffer), and takes float32
   gradients in that same class-major order.  fastloss copies each block of rows into a
-  row-ordered float32 buffer (its softmax kernels read a row's classes together), computes
-  there in float32, the precision LightGBM keeps gradients in, and writes class-major
-  results, which LightGBM then uses without a copy.  One-output scores are computed in
-  float64.
+  row-ordered buffer (its softmax kernels read a row's classes together), computes there
+  in float64 as LightGBM does, and writes class-major float32 results, which LightGBM then
+  uses without a copy.
 * It does **not** apply the training set's weights: the objective does.
 * It ignores ``boost_from_average``: the scores start at 0.  Give the start as
   ``Dataset(init_score=...)`` (``np.full(n, b)``, or ``np.tile(b, (n, 1))`` for classes),
