@@ -423,9 +423,8 @@ def test_lightgbm_column_ordered_blocks_cover_every_row(n, rng):
 @pytest.mark.parametrize("loss,shape", [(fastloss.CrossEntropy(), (2 * BLOCK + 7, K)),
                                         (fastloss.PoissonNLL(), (3 * BLOCK * K + 11,))],
                          ids=["rows", "elements"])
-def test_a_hessian_scale_is_applied_block_by_block_to_every_row(loss, shape, rng):
-    """Row-ordered margins with hess_scale != 1 are computed block by block (one thread:
-    blocks of BLOCK_VALUES_PER_THREAD values): the edges of the blocks."""
+def test_a_hessian_scale_multiplies_every_hessian_value(loss, shape, rng):
+    """Larger than a block of the column-ordered path, and than a kernel's tile."""
     x, y = _case(loss, rng, shape[0])
     x = x.astype(np.float32)
     w = rng.random(shape[0])

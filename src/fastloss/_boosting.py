@@ -32,12 +32,13 @@ F64 = np.dtype(np.float64)
 POINTWISE_TARGETS = ("real", "probability", "count")
 USABLE_HESSIANS = ("exact", "surrogate")
 
-#: values per thread in a block of rows, where an objective works block by block
-#: (LightGBM's column-ordered class scores, and a Hessian scale): a block's input and
-#: outputs (1.5 MB in float32) stay in a core's L2 cache, each block is one kernel call
-#: large enough to run on every thread (fastloss runs calls below 32k values on one), and
-#: the ~30 us a call costs is paid rarely (1M x 10: 32k values took 10 ms more than 128k)
-BLOCK_VALUES_PER_THREAD = 1 << 17
+#: values per thread in a block of rows where the work goes block by block (LightGBM's
+#: column-ordered class scores; init_score): a block's input and outputs stay in a
+#: core's cache for the transposes around the kernel, each block is one kernel call large
+#: enough to run on every thread (fastloss runs calls below 32k values on one), and the
+#: ~0.1 ms a call costs is paid rarely.  At 1M x 10, one thread: 4k values 122 ms,
+#: 32k-64k 96-100 ms, 256k 117 ms, 1M 163 ms (the kernel alone: 63 ms).
+BLOCK_VALUES_PER_THREAD = 1 << 15
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,7 @@ class Objective:
 
     def _grad_hess(self, preds, labels, weights):
         x, t = prepare(self.loss, self.lib, preds, labels, self._labels)
-        if t.dtype == np.int64:
+        if self.loss.family == "softmax":
             self._labels = t                # never handed out: reused by the next call
         w = self._weights(weights, x.shape[0] if x.ndim else 1)
         if x.ndim == 2 and not x.flags.c_contiguous and x.flags.f_contiguous:
@@ -270,22 +271,11 @@ class Objective:
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         g, h = self._take_outputs(x.shape, x.dtype)
-        n = x.shape[0] if x.ndim else 1
-        rows = self._block_rows(x)
-        if self.hess_scale == 1.0 or rows >= n:
-            self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
-            if self.hess_scale != 1.0:
-                np.multiply(h, self.hess_scale, out=h)
-        else:
-            # one kernel call per block of rows, each block's Hessian scaled while it is in
-            # cache (a separate pass over the whole Hessian cost ~15% of the call)
-            for i in range(0, n, rows):
-                j = min(n, i + rows)
-                hc = h[i:j]
-                self.loss.grad_hess(x[i:j], t[i:j],
-                                    sample_weight=None if w is None else w[i:j],
-                                    n_threads=self.n_threads, out=(g[i:j], hc))
-                np.multiply(hc, self.hess_scale, out=hc)
+        self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
+        if self.hess_scale != 1.0:
+            # a pass over the (warm) Hessian: 3-4 ms at 1M x 10, where one kernel call
+            # per block, scaling each block in cache, cost 8 ms more in per-call overhead
+            np.multiply(h, self.hess_scale, out=h)
         self._check_curvature(h)
         self._outputs = (g, h)
         return g, h
