@@ -794,7 +794,7 @@ def test_the_musllinux_wheel_tests_install_the_test_extra_but_the_boosting_libra
 def test_documentation_examples_run(script):
     pytest.importorskip("xgboost" if "xgboost" in script else "lightgbm")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
-               MPLBACKEND="Agg", FASTLOSS_EXAMPLE_THREADS=str(THREADS))
+               MPLBACKEND="Agg")
     out = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / script)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
