@@ -793,8 +793,11 @@ def test_the_musllinux_wheel_tests_install_the_test_extra_but_the_boosting_libra
 @pytest.mark.parametrize("script", ["plot_boosting_xgboost.py", "plot_boosting_lightgbm.py"])
 def test_documentation_examples_run(script):
     pytest.importorskip("xgboost" if "xgboost" in script else "lightgbm")
+    path = ROOT / "docs" / "examples" / script
+    if not path.exists():
+        pytest.skip("no docs/ here (the wheel tests copy tests/ only)")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p),
                MPLBACKEND="Agg")
-    out = subprocess.run([sys.executable, str(ROOT / "docs" / "examples" / script)], env=env,
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run([sys.executable, str(path)], env=env, capture_output=True,
+                         text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-3000:]
