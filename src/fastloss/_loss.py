@@ -196,7 +196,9 @@ class Loss:
     #: what the target holds: "real", "probability" (in [0, 1]), "count" (>= 0),
     #: "labels or probabilities" (cross-entropy) or "distribution" (KL)
     target: ClassVar[str]
-    #: "exact", or "surrogate" where the Hessian is a stand-in (MAE's 1)
+    #: "exact", or "surrogate" where the Hessian is a stand-in (MAE's 1); anything else
+    #: (e.g. "zero", identically 0) cannot drive Newton boosting: fastloss.xgboost and
+    #: fastloss.lightgbm refuse it as an objective
     hessian: ClassVar[str] = "exact"
 
     __slots__ = ("_values", "_arrays")
