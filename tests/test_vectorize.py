@@ -1,7 +1,7 @@
 """C-level checks of the kernels' helpers, with the compiler that builds fastloss.
 
 1. Every loop that calls vecmath.h must vectorize.
-2. reduce.h's register transposes (AVX2, AVX-512) must match the plain loops
+2. transpose.h's register transposes (AVX2, AVX-512) must match the plain loops
    (tests/c/transpose_check.c, run at each level this CPU has).
 
 About 1: a loop calling exp or log that stays scalar still gives the right numbers, so no value test
