@@ -57,7 +57,7 @@ FL_INLINE void fl_kl_tile_f64(const double* z, const double* t, double m, ptrdif
     fl_kl_tile_loops_f64(z, t, m, n, top, e, Ts, As, Bs, scratch);
 }
 
-#if defined(FL_VECTOR_EXPLOG) && FL_LANES % FL_W_f32 == 0
+#if defined(FL_VECTOR_EXPLOG) && FL_LANES % FL_W_f32 == 0      /* AVX-512 */
 #define FL_KL_VECTORS (FL_LANES / FL_W_f32)       /* float vectors per FL_LANES values */
 
 /* e, the T term (e less 1 in the lane of `topbit`) and L of W values (k: which are real) */

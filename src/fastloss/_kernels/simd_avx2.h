@@ -7,6 +7,8 @@
 #ifndef FASTLOSS_SIMD_AVX2_H
 #define FASTLOSS_SIMD_AVX2_H
 
+#include <stdint.h>
+
 #include "simd_x86.h"
 
 #define FL_VECTOR_REGISTERS 1
@@ -114,6 +116,13 @@ FL_INLINE fl_v_f32 fl_vmaskz_sub_f32(fl_k_f32 k, fl_v_f32 a, fl_v_f32 b)
 {
     return _mm256_and_ps(k, _mm256_sub_ps(a, b));
 }
+
+/* ---- 32-bit integer lanes of a float vector (GCC / Clang vector types: C's operators,
+ * casts to and from fl_v_f32 reinterpret the bits) */
+#if defined(__GNUC__) || defined(__clang__)
+typedef int32_t fl_vi_f32 __attribute__((vector_size(32)));
+typedef uint32_t fl_vu_f32 __attribute__((vector_size(32)));
+#endif
 
 /* ---- register transposes: v[j] = row j -> v[c] = column c */
 FL_INLINE void fl_vtranspose_f32(fl_v_f32 v[8])

@@ -6,6 +6,8 @@
 #ifndef FASTLOSS_SIMD_AVX512_H
 #define FASTLOSS_SIMD_AVX512_H
 
+#include <stdint.h>
+
 #include "simd_x86.h"
 
 #define FL_VECTOR_REGISTERS 1
@@ -135,6 +137,10 @@ FL_INLINE fl_v_f32 fl_vscalef_f32(fl_v_f32 p, fl_v_f32 k) { return _mm512_scalef
 FL_INLINE fl_v_f64 fl_vscalef_f64(fl_v_f64 p, fl_v_f64 k) { return _mm512_scalef_pd(p, k); }
 
 /* A 16-entry float table and its lookup: tab[bits(x) >> shift & 15] in each lane. */
+#if defined(__GNUC__) || defined(__clang__)
+typedef int32_t fl_vi_f32 __attribute__((vector_size(64)));
+typedef uint32_t fl_vu_f32 __attribute__((vector_size(64)));
+#endif
 typedef __m512 fl_tab16_f32;
 FL_INLINE fl_tab16_f32 fl_tab16_load_f32(const float* tab) { return _mm512_loadu_ps(tab); }
 typedef __m512i fl_vidx_f32;

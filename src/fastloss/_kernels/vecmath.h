@@ -291,9 +291,10 @@ FL_INLINE float fl_log1p_unit_f32(float u, float ry)
 
 /* ---------------------------------------------- exp and log of a tile ---- */
 /* out[i] = fl_exp_nonpos(z[i] - m) and out[i] = fl_log(x[i]) for i < n (out may be the
- * input).  Levels whose SIMD layer has getexp and scalef (FL_VECTOR_GETEXP: AVX-512) loop
- * over vectors, around the same core expressions as the scalar functions, because those
- * instructions are what compilers do not generate from scalar code:
+ * input).  On a SIMD layer (GCC and Clang), the float exp loops over whole vectors
+ * (FL_VECTOR_EXP).  Where the layer has getexp and scalef (FL_VECTOR_GETEXP: AVX-512), exp and
+ * log of both types do (FL_VECTOR_EXPLOG), because those instructions are what compilers
+ * do not generate from scalar code:
  * - exp: scalef applies 2^k to p with one rounding, subnormal results included, in place
  *   of the exponent bit manipulations (15 operations instead of 20);
  * - log: getexp and getmant decompose x = 2^e m and handle subnormals, zero, infinity,
@@ -303,24 +304,30 @@ FL_INLINE float fl_log1p_unit_f32(float u, float ry)
  * exp and the double log use the scalar functions' core expressions on exact e, m and 2^k,
  * so their results are the same up to how the compiler contracts a*b + c (Clang: bit for
  * bit; GCC: 1 ulp apart for some subnormal inputs of log).  The float log has its own
- * method, below.  The tests check bound and special values of each.  Other levels and
- * MSVC loop over the scalar functions. */
-#if defined(FL_VECTOR_GETEXP) && defined(FL_VECTOR_OPERATORS)
-/* fl_vexp_nonpos_S(x), fl_vlog_f32(x, tables), fl_vlog_f64(x): whole vectors */
-#define FL_VECTOR_EXPLOG 1
-FL_DEFINE_LOG_REDUCED_F64(fl_vlog_reduced_f64, fl_v_f64)
+ * method, below.  Without getexp (AVX2), the float exp is fl_exp_nonpos_f32 on vectors,
+ * operation for operation: the same bits (tests/test_vecmath.py: exp_n against exp).
+ * (The table log was also tried on AVX2, each lookup two 8-entry permutes and a blend, and
+ * ran slower than fl_log_f32's division; bench/simd_bars.py times the rows that show it.)
+ * The tests check bound and special values of each.  Other levels, other tiles and MSVC
+ * loop over the scalar functions. */
+#if defined(FL_VECTOR_REGISTERS) && defined(FL_VECTOR_OPERATORS)
+/* fl_vexp_nonpos_f32(x): whole float vectors */
+#define FL_VECTOR_EXP 1
+FL_DEFINE_EXP_CORE_F32(fl_vexp_core_f32, fl_v_f32)
 
-/* float log with getmant and 16-entry tables (no division).  x = 2^e m with m in
- * [0.75, 1.5); the top four bits of m's mantissa pick one of 16 intervals (1/16 wide above
+#if defined(FL_VECTOR_GETEXP)
+/* fl_vlog_f32(x, fl_log_tables_f32_load()), and fl_vexp_nonpos_f64 and fl_vlog_f64 too */
+#define FL_VECTOR_EXPLOG 1
+/* float log with 16-entry tables (no division).  x = 2^e m with m in [0.75, 1.5) (getmant,
+ * or the bits); the top four bits of m's mantissa pick one of 16 intervals (1/16 wide above
  * 1, 1/32 below), with c_i close to 1 / (its middle):
  *     log x = e ln2 + log(1 / c_i) + log1p(r),  r = m c_i - 1 (one fma), |r| < 1/16,
  *     log1p(r) = r + r^2 P(r)  (minimax, degree 3: tools/fit_vecmath.py).
  * The intervals next to 1 use c_i = 1 and log(1 / c_i) = 0, so that log x near 1 is
  * r + r^2 P(r), accurate relative to itself.  log(1 / c_i) is split into a multiple of
  * 2^-17 (fl_log_hi) and the rest (fl_log_lo), and ln2 likewise (16 bits), so that
- * e LN2_HI + fl_log_hi is exact.  getmant and getexp handle 0, subnormals, inf, NaN and
- * x < 0.  Max error 0.998 ulp, checked by hand for every float32 (the scalar fl_log_f32:
- * 0.86); the tables are made by tools/fit_vecmath.py. */
+ * e LN2_HI + fl_log_hi is exact.  Max error 0.998 ulp, checked by hand for every float32
+ * (the scalar fl_log_f32: 0.86); the tables are made by tools/fit_vecmath.py. */
 static const float fl_log_inv_f32[16] = {
     0x1p+0f, 0x1.d41d42p-1f, 0x1.bacf92p-1f, 0x1.a41a42p-1f,
     0x1.8f9c18p-1f, 0x1.7d05f4p-1f, 0x1.6c16c2p-1f, 0x1.5c9882p-1f,
@@ -348,6 +355,9 @@ FL_INLINE fl_log_tables_f32 fl_log_tables_f32_load(void)
     return t;
 }
 
+FL_DEFINE_LOG_REDUCED_F64(fl_vlog_reduced_f64, fl_v_f64)
+FL_DEFINE_EXP_CORE_F64(fl_vexp_core_f64, fl_v_f64)
+
 FL_INLINE fl_v_f32 fl_vlog_f32(fl_v_f32 x, fl_log_tables_f32 tab)
 {
     fl_v_f32 m = fl_vgetmant_f32(x);                /* in [0.75, 1.5); NaN: x < 0 */
@@ -373,9 +383,6 @@ FL_INLINE fl_v_f64 fl_vlog_f64(fl_v_f64 x)
 }
 
 /* exp_nonpos with the scaling by scalef: p 2^k in one instruction, rounded once */
-FL_DEFINE_EXP_CORE_F32(fl_vexp_core_f32, fl_v_f32)
-FL_DEFINE_EXP_CORE_F64(fl_vexp_core_f64, fl_v_f64)
-
 FL_INLINE fl_v_f32 fl_vexp_nonpos_f32(fl_v_f32 x)
 {
     fl_v_f32 xc = fl_vmax_f32(fl_vset1_f32(-104.0f), x);      /* NaN passes, as x < -104 */
@@ -390,6 +397,19 @@ FL_INLINE fl_v_f64 fl_vexp_nonpos_f64(fl_v_f64 x)
     return fl_vscalef_f64(fl_vexp_core_f64(xc, kd), kd);
 }
 
+#else
+/* no scalef: the scalar fl_exp_nonpos_f32, operation for operation (the same bits) */
+FL_INLINE fl_v_f32 fl_vexp_nonpos_f32(fl_v_f32 x)
+{
+    const fl_v_f32 shift = fl_vset1_f32(0x1.8p23f);
+    fl_v_f32 xc = fl_vmax_f32(fl_vset1_f32(-104.0f), x);      /* NaN passes, as x < -104 */
+    fl_v_f32 kshift = xc * 0x1.715476p+0f + shift;
+    fl_v_f32 p = fl_vexp_core_f32(xc, kshift - shift);
+    fl_vu_f32 kb = (fl_vu_f32)kshift - (fl_vu_f32)shift;       /* k modulo 2^32 */
+    return (p * (fl_v_f32)((kb + 227u) << 23)) * 0x1p-100f;
+}
+#endif
+
 FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* out)
 {
     const ptrdiff_t W = FL_W_f32;
@@ -402,18 +422,16 @@ FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* o
                             fl_vexp_nonpos_f32(fl_vload_first_f32(z + i, (int)(n - i)) - vm));
 }
 
-FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
+#else
+FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* out)
 {
-    const ptrdiff_t W = FL_W_f64;
-    fl_v_f64 vm = fl_vset1_f64(m);
-    ptrdiff_t i = 0;
-    for (; i + W <= n; i += W)
-        fl_vstore_f64(out + i, fl_vexp_nonpos_f64(fl_vload_f64(z + i) - vm));
-    if (i < n)
-        fl_vstore_first_f64(out + i, (int)(n - i),
-                            fl_vexp_nonpos_f64(fl_vload_first_f64(z + i, (int)(n - i)) - vm));
+    for (ptrdiff_t i = 0; i < n; i++)
+        out[i] = fl_exp_nonpos_f32(z[i] - m);
 }
 
+#endif
+
+#if defined(FL_VECTOR_EXPLOG)
 FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
 {
     const ptrdiff_t W = FL_W_f32;
@@ -424,6 +442,28 @@ FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
     if (i < n)
         fl_vstore_first_f32(out + i, (int)(n - i),
                             fl_vlog_f32(fl_vload_first_f32(x + i, (int)(n - i)), tab));
+}
+
+#else
+FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        out[i] = fl_log_f32(x[i]);
+}
+
+#endif
+
+#if defined(FL_VECTOR_EXPLOG)
+FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
+{
+    const ptrdiff_t W = FL_W_f64;
+    fl_v_f64 vm = fl_vset1_f64(m);
+    ptrdiff_t i = 0;
+    for (; i + W <= n; i += W)
+        fl_vstore_f64(out + i, fl_vexp_nonpos_f64(fl_vload_f64(z + i) - vm));
+    if (i < n)
+        fl_vstore_first_f64(out + i, (int)(n - i),
+                            fl_vexp_nonpos_f64(fl_vload_first_f64(z + i, (int)(n - i)) - vm));
 }
 
 FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)
@@ -437,22 +477,10 @@ FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)
                             fl_vlog_f64(fl_vload_first_f64(x + i, (int)(n - i))));
 }
 #else
-FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* out)
-{
-    for (ptrdiff_t i = 0; i < n; i++)
-        out[i] = fl_exp_nonpos_f32(z[i] - m);
-}
-
 FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
 {
     for (ptrdiff_t i = 0; i < n; i++)
         out[i] = fl_exp_nonpos_f64(z[i] - m);
-}
-
-FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
-{
-    for (ptrdiff_t i = 0; i < n; i++)
-        out[i] = fl_log_f32(x[i]);
 }
 
 FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)
