@@ -139,7 +139,31 @@ FL_INLINE void fl_lanes_add_prod_##S(double* acc, const T* a, const T* b, ptrdif
         tail += (double)a[i] * (double)b[i];                                        \
     acc[0] += tail;                                                                 \
 }
-FL_DEFINE_LANES_ADD_PROD(f32, float)
 FL_DEFINE_LANES_ADD_PROD(f64, double)
+
+/* For float data on the SIMD layer, the lanes are held in registers as in fl_lanes_add
+ * (the plain loop keeps them in memory, a store and a load per step).  The products of
+ * floats are exact in float64, so the fma rounds as the multiply and add do. */
+#if defined(FL_VECTOR_REGISTERS)
+FL_INLINE void fl_lanes_add_prod_f32(double* acc, const float* a, const float* b, ptrdiff_t n)
+{
+    fl_v_f64 s[FL_LANE_VECTORS];
+    ptrdiff_t i = 0;
+    double tail = 0.0;
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        s[k] = fl_vload_f64(acc + FL_W_f64 * k);
+    for (; i + FL_LANES <= n; i += FL_LANES)
+        for (int k = 0; k < FL_LANE_VECTORS; k++)
+            s[k] = fl_vfma_f64(fl_vload_f32_as_f64(a + i + FL_W_f64 * k),
+                               fl_vload_f32_as_f64(b + i + FL_W_f64 * k), s[k]);
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        fl_vstore_f64(acc + FL_W_f64 * k, s[k]);
+    for (; i < n; i++)
+        tail += (double)a[i] * (double)b[i];
+    acc[0] += tail;
+}
+#else
+FL_DEFINE_LANES_ADD_PROD(f32, float)
+#endif
 
 #endif /* FASTLOSS_LANES_H */
