@@ -13,7 +13,7 @@
  * They need no fast-math flags: NaN, +-inf, zeros and subnormals are handled exactly.
  *
  * Accuracy (checked by tests/test_vecmath.py against mpmath and NumPy):
- *   every function, float and double: <= 1.5 ulp (measured: about 1.15).  fl_exp_nonpos
+ *   every function, float and double: <= 1.5 ulp (the tests see about 1.15).  fl_exp_nonpos
  *   returns fl_exp's results bit for bit (checked once for every float32 x <= 0; the
  *   tests sample both types).
  * The polynomial coefficients are minimax fits made by tools/fit_vecmath.py.
