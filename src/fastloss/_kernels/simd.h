@@ -59,9 +59,9 @@
  *
  * Adding an instruction set: write simd_<isa>.h with every name above, include it below
  * under the macro its compiler flags define, add the level to _build.py, and run the tests
- * at that level (FASTLOSS_SIMD=<level>): tests/test_rows.py, tests/test_vectorize.py and
- * tests/c/transpose_check.c and lanes_check.c compare the vector helpers with the plain
- * loops bit for bit.
+ * at that level (FASTLOSS_SIMD=<level>): tests/test_rows.py and tests/test_vectorize.py
+ * (which runs tests/c/transpose_check.c and lanes_check.c) compare the vector helpers with
+ * the plain loops bit for bit, and tests/test_vecmath.py checks the vector math's bounds.
  *
  * Also here: FL_SIMD / FL_SIMD_REDUCTION, the `omp simd` pragmas of the plain loops, and
  * fl_prefetch.
