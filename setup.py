@@ -314,7 +314,7 @@ class BuildExt(build_ext):
             base += CLANG_FLAGS
         level_flags = {lv.name: list(lv.msvc if msvc else lv.gcc) for lv in BUILD.LEVELS}
         if omp is None and not msvc:
-            base.append("-fopenmp-simd")      # reduce.h's `omp simd` without the runtime
+            base.append("-fopenmp-simd")      # simd.h's `omp simd` without the runtime
         san_compile, san_link = sanitizer_flags()
         base += san_compile
         for ext in self.extensions:

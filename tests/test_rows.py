@@ -1,5 +1,5 @@
 """The row helpers of the softmax kernels at every instruction-set level: the row maximum
-and its index (reduce.h), and the one-pass KL tile (fused.h), which must give the same
+and its index (maxat.h), and the one-pass KL tile (kl_tile.h), which must give the same
 bits as the tile loops it replaces."""
 import numpy as np
 import pytest

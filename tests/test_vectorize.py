@@ -1,8 +1,9 @@
 """C-level checks of the kernels' helpers, with the compiler that builds fastloss.
 
 1. Every loop that calls vecmath.h must vectorize.
-2. reduce.h's register transposes (AVX2, AVX-512) must match the plain loops
-   (tests/c/transpose_check.c, run at each level this CPU has).
+2. The SIMD layer's helpers must match their plain loops bit for bit: transpose.h's
+   register transposes and lanes.h's lane sums (tests/c/transpose_check.c and
+   lanes_check.c, run at each level this CPU has).
 
 About 1: a loop calling exp or log that stays scalar still gives the right numbers, so no value test
 notices; it runs 5-10x slower.  This happened once: GCC 13 turned two of log's final
@@ -112,15 +113,17 @@ def _cpu_has(level):
 
 @needs_toolchain
 @each_level
-def test_register_transposes_match_the_plain_loops(level, tmp_path):
-    """The AVX2 / AVX-512 register transposes of the narrow softmax path, in C."""
+@pytest.mark.parametrize("check", ["transpose_check", "lanes_check"])
+def test_simd_helpers_match_the_plain_loops(level, check, tmp_path):
+    """The SIMD layer's register transposes of the narrow softmax path (transpose.h) and
+    lane sums (lanes.h) against their plain definitions, in C (tests/c/<check>.c)."""
     _skip_other_architectures(level)
     if not _cpu_has(level):
         pytest.skip(f"this CPU cannot run {level} code")
     for cc in _compilers():
-        exe = tmp_path / "transpose_check"
+        exe = tmp_path / check
         subprocess.run([cc, "-O2", "-fopenmp-simd", *_level(level).gcc, f"-I{KERNELS}",
-                        str(ROOT / "tests" / "c" / "transpose_check.c"), "-o", str(exe), "-lm"],
+                        str(ROOT / "tests" / "c" / f"{check}.c"), "-o", str(exe), "-lm"],
                        check=True, capture_output=True, timeout=120)
         proc = subprocess.run([str(exe)], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0 and "mismatches: 0" in proc.stdout, (cc, proc.stdout)

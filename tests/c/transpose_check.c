@@ -1,11 +1,11 @@
-/* reduce.h's row/tile transposes against the plain definition, for every C in 1..32, row
+/* transpose.h's row/tile transposes against the plain definition, for every C in 1..32, row
  * counts around the register-block sizes, padded row strides and NaNs (the row maximum must
  * behave as the scalar select `v > m ? v : m`).  Also checks that nothing is written past
  * the output.  Built and run by tests/test_vectorize.py at each instruction-set level. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <math.h>
-#include "reduce.h"
+#include "transpose.h"
 #define CHECK(S, T)                                                                  \
 static int check_##S(void)                                                           \
 {                                                                                    \

@@ -203,7 +203,7 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
     return total
 
 
-cdef extern from "reduce.h" nogil:
+cdef extern from "lanes.h" nogil:
     enum: FL_LANES
     void fl_lanes_zero(double* acc)
     double fl_lanes_total(const double* acc)
@@ -211,9 +211,15 @@ cdef extern from "reduce.h" nogil:
     void fl_lanes_add_f64(double* acc, const double* v, Py_ssize_t n)
     double fl_sum_f32(const float* v, Py_ssize_t n)
     double fl_sum_f64(const double* v, Py_ssize_t n)
+
+cdef extern from "simd.h" nogil:
     void fl_prefetch(const void* p, Py_ssize_t bytes)
+
+cdef extern from "maxat.h" nogil:
     Py_ssize_t fl_max_at_f32(const float* v, Py_ssize_t n, float* m)
     Py_ssize_t fl_max_at_f64(const double* v, Py_ssize_t n, double* m)
+
+cdef extern from "transpose.h" nogil:
     void fl_transpose_in_f32(const float* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
                              float* dst)
     void fl_transpose_in_f64(const double* src, Py_ssize_t stride, Py_ssize_t R, Py_ssize_t C,
@@ -225,7 +231,7 @@ cdef extern from "reduce.h" nogil:
     void fl_transpose_out_f32(const float* srcT, Py_ssize_t R, Py_ssize_t C, float* dst)
     void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
-cdef extern from "fused.h" nogil:
+cdef extern from "kl_tile.h" nogil:
     void fl_kl_tile_f32(const float* z, const float* t, float m, Py_ssize_t n, Py_ssize_t top,
                         float* e, double* T, double* A, double* B, float* scratch)
     void fl_kl_tile_f64(const double* z, const double* t, double m, Py_ssize_t n,
@@ -240,7 +246,7 @@ cdef extern from "fused.h" nogil:
 
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
-    """Sum of n values in float64, vectorized in a fixed lane order (reduce.h)."""
+    """Sum of n values in float64, vectorized in a fixed lane order (lanes.h)."""
     if floating is float:
         return fl_sum_f32(v, n)
     else:
@@ -249,7 +255,7 @@ cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:
 
 cdef inline void lanes_add(double* acc, const floating* v, Py_ssize_t n) noexcept nogil:
     """acc[j % FL_LANES] += v[j]: a running float64 sum over many tiles, kept in lanes
-    (zeroed by fl_lanes_zero, read by fl_lanes_total; see reduce.h).  Every call but the
+    (zeroed by fl_lanes_zero, read by fl_lanes_total; see lanes.h).  Every call but the
     last of a sum must add a multiple of FL_LANES values (TILE is one)."""
     if floating is float:
         fl_lanes_add_f32(acc, v, n)
@@ -260,7 +266,7 @@ cdef inline void lanes_add(double* acc, const floating* v, Py_ssize_t n) noexcep
 cdef inline void kl_tile(const floating* z, const floating* t, floating m, Py_ssize_t n,
                         Py_ssize_t top, floating* e, double* T, double* A, double* B,
                         floating* scratch) noexcept nogil:
-    """One tile of a KL divergence row from logits in one pass (fused.h): e = exp(z - m)
+    """One tile of a KL divergence row from logits in one pass (kl_tile.h): e = exp(z - m)
     (unless e is NULL), and to the lanes T the e's less 1 at `top`, A the t's and B the
     t (log t - (z - m)).  scratch: 2 n values."""
     if floating is float:
@@ -271,7 +277,7 @@ cdef inline void kl_tile(const floating* z, const floating* t, floating m, Py_ss
 
 cdef inline Py_ssize_t vmax_at(const floating* v, Py_ssize_t n, floating* m) noexcept nogil:
     """*m = the maximum of n values (vectorized; NaN may be skipped, callers let it
-    propagate), and an index where v[i] == *m, or -1 if none (reduce.h)."""
+    propagate), and an index where v[i] == *m, or -1 if none (maxat.h)."""
     if floating is float:
         return fl_max_at_f32(v, n, m)
     else:
@@ -280,7 +286,7 @@ cdef inline Py_ssize_t vmax_at(const floating* v, Py_ssize_t n, floating* m) noe
 
 cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t R,
                               Py_ssize_t C, floating* dst) noexcept nogil:
-    """dst[c * R + r] = src[r * stride + c]: R short rows into a (C, R) tile (reduce.h)."""
+    """dst[c * R + r] = src[r * stride + c]: R short rows into a (C, R) tile (transpose.h)."""
     if floating is float:
         fl_transpose_in_f32(src, stride, R, C, dst)
     else:
@@ -289,7 +295,7 @@ cdef inline void transpose_in(const floating* src, Py_ssize_t stride, Py_ssize_t
 
 cdef inline void transpose_in_max(const floating* src, Py_ssize_t stride, Py_ssize_t R,
                                   Py_ssize_t C, floating* dst, floating* m) noexcept nogil:
-    """transpose_in, and m[r] = the maximum of row r (reduce.h)."""
+    """transpose_in, and m[r] = the maximum of row r (transpose.h)."""
     if floating is float:
         fl_transpose_in_max_f32(src, stride, R, C, dst, m)
     else:
@@ -298,7 +304,7 @@ cdef inline void transpose_in_max(const floating* src, Py_ssize_t stride, Py_ssi
 
 cdef inline void transpose_out(const floating* srcT, Py_ssize_t R, Py_ssize_t C,
                                floating* dst) noexcept nogil:
-    """dst[r * C + c] = srcT[c * R + r]: a (C, R) tile back to R contiguous rows (reduce.h)."""
+    """dst[r * C + c] = srcT[c * R + r]: a (C, R) tile back to R contiguous rows (transpose.h)."""
     if floating is float:
         fl_transpose_out_f32(srcT, R, C, dst)
     else:

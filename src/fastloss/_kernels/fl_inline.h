@@ -1,7 +1,7 @@
 /*
  * FL_INLINE: a C helper that must be inlined, so that the loop calling it vectorizes.
  *
- * Used by fastloss's C helpers (vecmath.h, reduce.h).  Its `cdef inline` functions get the
+ * Used by fastloss's C helpers (vecmath.h, lanes.h, ...).  Its `cdef inline` functions get the
  * same as FL_CYTHON_INLINE, which setup.py defines and substitutes into Cython's output
  * for them alone (see force_inline_own_helpers there): forcing CYTHON_INLINE itself would
  * also force Cython's recursive utility functions, which GCC >= 13 rejects.

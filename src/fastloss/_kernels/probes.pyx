@@ -150,7 +150,7 @@ cdef void kl_tiles_both(const floating* z, const floating* t, floating m, Py_ssi
 
 def kl_tile_check(cnp.ndarray z, cnp.ndarray t, double m, Py_ssize_t top, object e1,
                   object e2, cnp.ndarray sums):
-    """This build's one-pass KL tile (fused.h) and its tile loops on the same tile (z, t:
+    """This build's one-pass KL tile (kl_tile.h) and its tile loops on the same tile (z, t:
     C-contiguous, same float dtype, at most TILE values), for tests that the two agree bit
     for bit: e1 and e2 get their e (None: value only), sums (float64, 6 FL_LANES) their
     lanes T, A, B, one after the other."""

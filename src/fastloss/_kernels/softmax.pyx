@@ -289,7 +289,7 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
     cdef Py_ssize_t c0, n, c
     cdef floating one = 1
     cdef floating eps_c = <floating>(a.smoothing / C)
-    cdef double Tl[FL_LANES]                       # the row sums, in lanes (reduce.h)
+    cdef double Tl[FL_LANES]                       # the row sums, in lanes (lanes.h)
     cdef double Al[FL_LANES]
     cdef double Bl[FL_LANES]
     cdef double Dl[FL_LANES]

@@ -13,7 +13,7 @@
  * They need no fast-math flags: NaN, +-inf, zeros and subnormals are handled exactly.
  *
  * Accuracy (checked by tests/test_vecmath.py against mpmath and NumPy):
- *   every function, float and double: <= 1.5 ulp (measured: about 1.15).  fl_exp_nonpos
+ *   every function, float and double: <= 1.5 ulp (the tests see about 1.15).  fl_exp_nonpos
  *   returns fl_exp's results bit for bit (checked once for every float32 x <= 0; the
  *   tests sample both types).
  * The polynomial coefficients are minimax fits made by tools/fit_vecmath.py.
@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "fl_inline.h"
+#include "simd.h"
 
 FL_INLINE uint64_t fl_bits_f64(double x) { uint64_t u; memcpy(&u, &x, sizeof u); return u; }
 FL_INLINE double fl_from_bits_f64(uint64_t u) { double x; memcpy(&x, &u, sizeof x); return x; }
@@ -47,7 +48,7 @@ FL_INLINE float fl_from_bits_f32(uint32_t u) { float x; memcpy(&x, &u, sizeof x)
 
 /* cond ? a : b for the special cases at the end of log and log1p.  Two of those selects
  * give the same value; GCC 13 and 14 merge them (`c1 || c2 ? x : r`) into control flow and
- * then leave the whole loop scalar (seen on the device machine: log 7x, KL 5x slower).  A
+ * then leave the whole loop scalar (then log and KL run several times slower).  A
  * bit blend is not merged and vectorizes with GCC >= 13 and Clang at every level.  GCC 12
  * and older keep the plain selects, and need them: they cannot vectorize the 64-bit blend
  * on SSE2. */
@@ -290,34 +291,43 @@ FL_INLINE float fl_log1p_unit_f32(float u, float ry)
 
 /* ---------------------------------------------- exp and log of a tile ---- */
 /* out[i] = fl_exp_nonpos(z[i] - m) and out[i] = fl_log(x[i]) for i < n (out may be the
- * input).  Other levels and MSVC loop over the scalar functions.  With AVX-512 (GCC and
- * Clang), the expensive parts become single instructions that compilers do not generate
- * from scalar code, hence loops over a tile, on vectors, around the same core expressions:
- * - exp: vscalef applies 2^k to p with one rounding, subnormal results included, in place
+ * input).  On a SIMD layer (GCC and Clang), the float exp loops over whole vectors
+ * (FL_VECTOR_EXP).  Where the layer has getexp and scalef (FL_VECTOR_GETEXP: AVX-512), exp and
+ * log of both types do (FL_VECTOR_EXPLOG), because those instructions are what compilers
+ * do not generate from scalar code:
+ * - exp: scalef applies 2^k to p with one rounding, subnormal results included, in place
  *   of the exponent bit manipulations (15 operations instead of 20);
- * - log: vgetexp and vgetmant decompose x = 2^e m and handle subnormals, zero, infinity,
+ * - log: getexp and getmant decompose x = 2^e m and handle subnormals, zero, infinity,
  *   NaN and negative inputs (getmant's sign control gives NaN for x < 0), in place of
- *   about 20 operations of bit manipulation and special-case selects (0.40 -> 0.26 ns per
- *   float on Zen 4); for float, vpermps table lookups then replace the division (0.21 ns).
+ *   about 20 operations of bit manipulation and special-case selects; for float, 16-entry
+ *   table lookups then replace the division.
  * exp and the double log use the scalar functions' core expressions on exact e, m and 2^k,
  * so their results are the same up to how the compiler contracts a*b + c (Clang: bit for
  * bit; GCC: 1 ulp apart for some subnormal inputs of log).  The float log has its own
- * method, below.  The tests check bound and special values of each. */
-#if defined(__AVX512F__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-FL_DEFINE_LOG_REDUCED_F64(fl_log_reduced_v8d, __m512d)
+ * method, below.  Without getexp (AVX2), the float exp is fl_exp_nonpos_f32 on vectors,
+ * operation for operation: the same bits (tests/test_vecmath.py: exp_n against exp).
+ * (The table log was also tried on AVX2, each lookup two 8-entry permutes and a blend, and
+ * ran slower than fl_log_f32's division; bench/simd_bars.py times the rows that show it.)
+ * The tests check bound and special values of each.  Other levels, other tiles and MSVC
+ * loop over the scalar functions. */
+#if defined(FL_VECTOR_REGISTERS) && defined(FL_VECTOR_OPERATORS)
+/* fl_vexp_nonpos_f32(x): whole float vectors */
+#define FL_VECTOR_EXP 1
+FL_DEFINE_EXP_CORE_F32(fl_vexp_core_f32, fl_v_f32)
 
-/* float log with vgetmant and 16-entry tables (no division: 0.26 -> 0.21 ns per float on
- * Zen 4).  x = 2^e m with m in [0.75, 1.5); the top four bits of m's mantissa pick one of
- * 16 intervals (1/16 wide above 1, 1/32 below), with c_i close to 1 / (its middle):
+#if defined(FL_VECTOR_GETEXP)
+/* fl_vlog_f32(x, fl_log_tables_f32_load()), and fl_vexp_nonpos_f64 and fl_vlog_f64 too */
+#define FL_VECTOR_EXPLOG 1
+/* float log with 16-entry tables (no division).  x = 2^e m with m in [0.75, 1.5) (getmant,
+ * or the bits); the top four bits of m's mantissa pick one of 16 intervals (1/16 wide above
+ * 1, 1/32 below), with c_i close to 1 / (its middle):
  *     log x = e ln2 + log(1 / c_i) + log1p(r),  r = m c_i - 1 (one fma), |r| < 1/16,
  *     log1p(r) = r + r^2 P(r)  (minimax, degree 3: tools/fit_vecmath.py).
  * The intervals next to 1 use c_i = 1 and log(1 / c_i) = 0, so that log x near 1 is
  * r + r^2 P(r), accurate relative to itself.  log(1 / c_i) is split into a multiple of
  * 2^-17 (fl_log_hi) and the rest (fl_log_lo), and ln2 likewise (16 bits), so that
- * e LN2_HI + fl_log_hi is exact.  getmant and getexp handle 0, subnormals, inf, NaN and
- * x < 0.  Max error 0.998 ulp, checked by hand for every float32 (the scalar fl_log_f32:
- * 0.86); the tables are made by tools/fit_vecmath.py. */
+ * e LN2_HI + fl_log_hi is exact.  Max error 0.998 ulp, checked by hand for every float32
+ * (the scalar fl_log_f32: 0.86); the tables are made by tools/fit_vecmath.py. */
 static const float fl_log_inv_f32[16] = {
     0x1p+0f, 0x1.d41d42p-1f, 0x1.bacf92p-1f, 0x1.a41a42p-1f,
     0x1.8f9c18p-1f, 0x1.7d05f4p-1f, 0x1.6c16c2p-1f, 0x1.5c9882p-1f,
@@ -334,106 +344,84 @@ static const float fl_log_lo_f32[16] = {
     -0x1.cd84fcp-19f, 0x1.f066a8p-21f, -0x1.8551a4p-23f, 0x1.c9f538p-22f,
     -0x1.3c1c22p-19f, -0x1.165208p-20f, 0x1.5f2d82p-19f, 0x0p+0f};
 
-typedef struct { __m512 inv, hi, lo; } fl_log_tables_v16f;
+typedef struct { fl_tab16_f32 inv, hi, lo; } fl_log_tables_f32;
 
-FL_INLINE fl_log_tables_v16f fl_log_tables_v16f_load(void)
+FL_INLINE fl_log_tables_f32 fl_log_tables_f32_load(void)
 {
-    fl_log_tables_v16f t;
-    t.inv = _mm512_loadu_ps(fl_log_inv_f32);
-    t.hi = _mm512_loadu_ps(fl_log_hi_f32);
-    t.lo = _mm512_loadu_ps(fl_log_lo_f32);
+    fl_log_tables_f32 t;
+    t.inv = fl_tab16_load_f32(fl_log_inv_f32);
+    t.hi = fl_tab16_load_f32(fl_log_hi_f32);
+    t.lo = fl_tab16_load_f32(fl_log_lo_f32);
     return t;
 }
 
-FL_INLINE __m512 fl_log_v16f(__m512 x, fl_log_tables_v16f tab)
+FL_DEFINE_LOG_REDUCED_F64(fl_vlog_reduced_f64, fl_v_f64)
+FL_DEFINE_EXP_CORE_F64(fl_vexp_core_f64, fl_v_f64)
+
+FL_INLINE fl_v_f32 fl_vlog_f32(fl_v_f32 x, fl_log_tables_f32 tab)
 {
-    __m512 m = _mm512_getmant_ps(x, _MM_MANT_NORM_p75_1p5, _MM_MANT_SIGN_nan);  /* NaN: x < 0 */
-    __m512 e = _mm512_getexp_ps(x);                 /* x = 2^e (1 + f), -inf at 0 */
-    __m512i i = _mm512_srli_epi32(_mm512_castps_si512(m), 19);         /* the low 4 bits count */
-    __m512 r = _mm512_fmadd_ps(m, _mm512_permutexvar_ps(i, tab.inv), _mm512_set1_ps(-1.0f));
-    __m512 hi, lo, p, r2 = r * r;
-    e = _mm512_mask_add_ps(e, _mm512_cmp_ps_mask(m, _mm512_set1_ps(1.0f), _CMP_LT_OQ), e,
-                           _mm512_set1_ps(1.0f));                      /* m = mantissa / 2 */
-    hi = _mm512_fmadd_ps(e, _mm512_set1_ps(0x1.62e4p-1f), _mm512_permutexvar_ps(i, tab.hi));
-    lo = _mm512_fmadd_ps(e, _mm512_set1_ps(0x1.7f7d1cp-20f), _mm512_permutexvar_ps(i, tab.lo));
+    fl_v_f32 m = fl_vgetmant_f32(x);                /* in [0.75, 1.5); NaN: x < 0 */
+    fl_v_f32 e = fl_vgetexp_f32(x);                 /* x = 2^e (1 + f), -inf at 0 */
+    fl_vidx_f32 i = fl_vidx_f32_of(m, 19);          /* the top 4 bits of the mantissa */
+    fl_v_f32 r = fl_vfma_f32(m, fl_tab16_lookup_f32(tab.inv, i), fl_vset1_f32(-1.0f));
+    fl_v_f32 hi, lo, p, r2 = r * r;
+    e = fl_vmask_add1_f32(fl_klt_f32(m, fl_vset1_f32(1.0f)), e);      /* m = mantissa / 2 */
+    hi = fl_vfma_f32(e, fl_vset1_f32(0x1.62e4p-1f), fl_tab16_lookup_f32(tab.hi, i));
+    lo = fl_vfma_f32(e, fl_vset1_f32(0x1.7f7d1cp-20f), fl_tab16_lookup_f32(tab.lo, i));
     p = ((0x1.85d256p-3f * r - 0x1.002284p-2f) * r + 0x1.55578cp-2f) * r - 0x1.fffffep-2f;
     return hi + (r + (r2 * p + lo));
 }
 
-FL_INLINE __m512d fl_log_v8d(__m512d x)
+FL_INLINE fl_v_f64 fl_vlog_f64(fl_v_f64 x)
 {
-    __m512d m = _mm512_getmant_pd(x, _MM_MANT_NORM_1_2, _MM_MANT_SIGN_nan);
-    __m512d e = _mm512_getexp_pd(x);
-    __mmask8 hi = _mm512_cmp_pd_mask(m, _mm512_set1_pd(0x1.6a09e667f3bcdp+0), _CMP_GE_OQ);
-    m = _mm512_mask_mul_pd(m, hi, m, _mm512_set1_pd(0.5));
-    e = _mm512_mask_add_pd(e, hi, e, _mm512_set1_pd(1.0));
-    return fl_log_reduced_v8d(m - 1.0, e, _mm512_setzero_pd());
+    fl_v_f64 m = fl_vgetmant_f64(x);                /* in [1, 2) */
+    fl_v_f64 e = fl_vgetexp_f64(x);
+    fl_k_f64 hi = fl_kge_f64(m, fl_vset1_f64(0x1.6a09e667f3bcdp+0));
+    m = fl_vmask_half_f64(hi, m);
+    e = fl_vmask_add1_f64(hi, e);
+    return fl_vlog_reduced_f64(m - 1.0, e, fl_vzero_f64());
 }
 
-/* exp_nonpos with the scaling by vscalef: p 2^k in one instruction, rounded once */
-FL_DEFINE_EXP_CORE_F32(fl_exp_core_v16f, __m512)
-FL_DEFINE_EXP_CORE_F64(fl_exp_core_v8d, __m512d)
-
-FL_INLINE __m512 fl_exp_nonpos_v16f(__m512 x)
+/* exp_nonpos with the scaling by scalef: p 2^k in one instruction, rounded once */
+FL_INLINE fl_v_f32 fl_vexp_nonpos_f32(fl_v_f32 x)
 {
-    __m512 xc = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);     /* NaN passes, as x < -104 */
-    __m512 kd = (xc * 0x1.715476p+0f + 0x1.8p23f) - 0x1.8p23f;
-    return _mm512_scalef_ps(fl_exp_core_v16f(xc, kd), kd);
+    fl_v_f32 xc = fl_vmax_f32(fl_vset1_f32(-104.0f), x);      /* NaN passes, as x < -104 */
+    fl_v_f32 kd = (xc * 0x1.715476p+0f + 0x1.8p23f) - 0x1.8p23f;
+    return fl_vscalef_f32(fl_vexp_core_f32(xc, kd), kd);
 }
 
-FL_INLINE __m512d fl_exp_nonpos_v8d(__m512d x)
+FL_INLINE fl_v_f64 fl_vexp_nonpos_f64(fl_v_f64 x)
 {
-    __m512d xc = _mm512_max_pd(_mm512_set1_pd(-746.0), x);
-    __m512d kd = (xc * 0x1.71547652b82fep+0 + 0x1.8p52) - 0x1.8p52;
-    return _mm512_scalef_pd(fl_exp_core_v8d(xc, kd), kd);
+    fl_v_f64 xc = fl_vmax_f64(fl_vset1_f64(-746.0), x);
+    fl_v_f64 kd = (xc * 0x1.71547652b82fep+0 + 0x1.8p52) - 0x1.8p52;
+    return fl_vscalef_f64(fl_vexp_core_f64(xc, kd), kd);
 }
+
+#else
+/* no scalef: the scalar fl_exp_nonpos_f32, operation for operation (the same bits) */
+FL_INLINE fl_v_f32 fl_vexp_nonpos_f32(fl_v_f32 x)
+{
+    const fl_v_f32 shift = fl_vset1_f32(0x1.8p23f);
+    fl_v_f32 xc = fl_vmax_f32(fl_vset1_f32(-104.0f), x);      /* NaN passes, as x < -104 */
+    fl_v_f32 kshift = xc * 0x1.715476p+0f + shift;
+    fl_v_f32 p = fl_vexp_core_f32(xc, kshift - shift);
+    fl_vu_f32 kb = (fl_vu_f32)kshift - (fl_vu_f32)shift;       /* k modulo 2^32 */
+    return (p * (fl_v_f32)((kb + 227u) << 23)) * 0x1p-100f;
+}
+#endif
 
 FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* out)
 {
-    __m512 vm = _mm512_set1_ps(m);
+    const ptrdiff_t W = FL_W_f32;
+    fl_v_f32 vm = fl_vset1_f32(m);
     ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(out + i, fl_exp_nonpos_v16f(_mm512_loadu_ps(z + i) - vm));
-    if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(out + i, k, fl_exp_nonpos_v16f(_mm512_maskz_loadu_ps(k, z + i) - vm));
-    }
+    for (; i + W <= n; i += W)
+        fl_vstore_f32(out + i, fl_vexp_nonpos_f32(fl_vload_f32(z + i) - vm));
+    if (i < n)
+        fl_vstore_first_f32(out + i, (int)(n - i),
+                            fl_vexp_nonpos_f32(fl_vload_first_f32(z + i, (int)(n - i)) - vm));
 }
 
-FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
-{
-    __m512d vm = _mm512_set1_pd(m);
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm512_storeu_pd(out + i, fl_exp_nonpos_v8d(_mm512_loadu_pd(z + i) - vm));
-    if (i < n) {
-        __mmask8 k = (__mmask8)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(out + i, k, fl_exp_nonpos_v8d(_mm512_maskz_loadu_pd(k, z + i) - vm));
-    }
-}
-
-FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
-{
-    fl_log_tables_v16f tab = fl_log_tables_v16f_load();
-    ptrdiff_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(out + i, fl_log_v16f(_mm512_loadu_ps(x + i), tab));
-    if (i < n) {
-        __mmask16 k = (__mmask16)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_ps(out + i, k, fl_log_v16f(_mm512_maskz_loadu_ps(k, x + i), tab));
-    }
-}
-
-FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)
-{
-    ptrdiff_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        _mm512_storeu_pd(out + i, fl_log_v8d(_mm512_loadu_pd(x + i)));
-    if (i < n) {
-        __mmask8 k = (__mmask8)((1u << (n - i)) - 1u);
-        _mm512_mask_storeu_pd(out + i, k, fl_log_v8d(_mm512_maskz_loadu_pd(k, x + i)));
-    }
-}
 #else
 FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* out)
 {
@@ -441,16 +429,58 @@ FL_INLINE void fl_exp_shift_n_f32(const float* z, float m, ptrdiff_t n, float* o
         out[i] = fl_exp_nonpos_f32(z[i] - m);
 }
 
-FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
+#endif
+
+#if defined(FL_VECTOR_EXPLOG)
+FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
 {
-    for (ptrdiff_t i = 0; i < n; i++)
-        out[i] = fl_exp_nonpos_f64(z[i] - m);
+    const ptrdiff_t W = FL_W_f32;
+    fl_log_tables_f32 tab = fl_log_tables_f32_load();
+    ptrdiff_t i = 0;
+    for (; i + W <= n; i += W)
+        fl_vstore_f32(out + i, fl_vlog_f32(fl_vload_f32(x + i), tab));
+    if (i < n)
+        fl_vstore_first_f32(out + i, (int)(n - i),
+                            fl_vlog_f32(fl_vload_first_f32(x + i, (int)(n - i)), tab));
 }
 
+#else
 FL_INLINE void fl_log_n_f32(const float* x, ptrdiff_t n, float* out)
 {
     for (ptrdiff_t i = 0; i < n; i++)
         out[i] = fl_log_f32(x[i]);
+}
+
+#endif
+
+#if defined(FL_VECTOR_EXPLOG)
+FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
+{
+    const ptrdiff_t W = FL_W_f64;
+    fl_v_f64 vm = fl_vset1_f64(m);
+    ptrdiff_t i = 0;
+    for (; i + W <= n; i += W)
+        fl_vstore_f64(out + i, fl_vexp_nonpos_f64(fl_vload_f64(z + i) - vm));
+    if (i < n)
+        fl_vstore_first_f64(out + i, (int)(n - i),
+                            fl_vexp_nonpos_f64(fl_vload_first_f64(z + i, (int)(n - i)) - vm));
+}
+
+FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)
+{
+    const ptrdiff_t W = FL_W_f64;
+    ptrdiff_t i = 0;
+    for (; i + W <= n; i += W)
+        fl_vstore_f64(out + i, fl_vlog_f64(fl_vload_f64(x + i)));
+    if (i < n)
+        fl_vstore_first_f64(out + i, (int)(n - i),
+                            fl_vlog_f64(fl_vload_first_f64(x + i, (int)(n - i))));
+}
+#else
+FL_INLINE void fl_exp_shift_n_f64(const double* z, double m, ptrdiff_t n, double* out)
+{
+    for (ptrdiff_t i = 0; i < n; i++)
+        out[i] = fl_exp_nonpos_f64(z[i] - m);
 }
 
 FL_INLINE void fl_log_n_f64(const double* x, ptrdiff_t n, double* out)

@@ -1,0 +1,169 @@
+/*
+ * fastloss sums in float64: whole sums (fl_sum) and running sums kept in lanes over many
+ * tiles (fl_lanes_*).
+ *
+ * The lane order is fixed by this code: for a given build, results are identical for every
+ * run and every thread count, and the lane sums are the same at every instruction-set
+ * level.  Sums of float32 data accumulate in float64.
+ */
+#ifndef FASTLOSS_LANES_H
+#define FASTLOSS_LANES_H
+
+#include "simd.h"
+
+/* sum of v[0 .. n) in float64 (the lanes of `omp simd reduction`: fixed by the build) */
+FL_INLINE double fl_sum_f32(const float* v, ptrdiff_t n)
+{
+    double acc = 0.0;
+    FL_SIMD_REDUCTION(+:acc)
+    for (ptrdiff_t i = 0; i < n; i++)
+        acc += (double)v[i];
+    return acc;
+}
+
+FL_INLINE double fl_sum_f64(const double* v, ptrdiff_t n)
+{
+    double acc = 0.0;
+    FL_SIMD_REDUCTION(+:acc)
+    for (ptrdiff_t i = 0; i < n; i++)
+        acc += v[i];
+    return acc;
+}
+
+/* Running sums in lanes.  A sum that runs over many tiles (a wide softmax row) keeps
+ * FL_LANES float64 partial sums: element j of a call goes to lane j % FL_LANES, except the
+ * last n % FL_LANES, which are added in order and then to lane 0; the lanes are combined
+ * once, at the end, in a fixed tree (fl_lanes_total).  A sum per tile instead pays the
+ * horizontal reduction of every tile, which GCC compiles into a chain of 16 dependent
+ * scalar adds.  The order is fixed by this code, the same at every instruction-set level. */
+#define FL_LANES 16
+
+FL_INLINE void fl_lanes_zero(double* acc)
+{
+    for (int j = 0; j < FL_LANES; j++)
+        acc[j] = 0.0;
+}
+
+FL_INLINE void fl_lanes_tail_f32(double* acc, const float* v, ptrdiff_t i, ptrdiff_t n)
+{
+    double tail = 0.0;
+    for (; i < n; i++)
+        tail += (double)v[i];
+    acc[0] += tail;
+}
+
+FL_INLINE void fl_lanes_tail_f64(double* acc, const double* v, ptrdiff_t i, ptrdiff_t n)
+{
+    double tail = 0.0;
+    for (; i < n; i++)
+        tail += v[i];
+    acc[0] += tail;
+}
+
+/* fl_lanes_add_S(acc, v, n): acc[j % FL_LANES] += v[j] for j < n (the last n % FL_LANES:
+ * summed, then to acc[0]).
+ *
+ * On the SIMD layer, the lanes are FL_LANES / FL_W_f64 double vectors held in registers
+ * (the same sums in the same order as the plain loop): compilers unroll the plain loop
+ * completely inside the kernels, where n <= TILE is known, keep the lanes in memory and
+ * convert float to double a quarter vector at a time. */
+#if defined(FL_VECTOR_REGISTERS)
+#define FL_LANE_VECTORS (FL_LANES / FL_W_f64)
+#define FL_DEFINE_LANES_ADD(SUFFIX, T, LOAD)                                        \
+FL_INLINE void fl_lanes_add_##SUFFIX(double* acc, const T* v, ptrdiff_t n)           \
+{                                                                                   \
+    fl_v_f64 a[FL_LANE_VECTORS];                                                    \
+    ptrdiff_t i = 0;                                                                \
+    for (int k = 0; k < FL_LANE_VECTORS; k++)                                       \
+        a[k] = fl_vload_f64(acc + FL_W_f64 * k);                                    \
+    for (; i + FL_LANES <= n; i += FL_LANES)                                        \
+        for (int k = 0; k < FL_LANE_VECTORS; k++)                                   \
+            a[k] = fl_vadd_f64(a[k], LOAD(v + i + FL_W_f64 * k));       \
+    for (int k = 0; k < FL_LANE_VECTORS; k++)                                       \
+        fl_vstore_f64(acc + FL_W_f64 * k, a[k]);                                    \
+    fl_lanes_tail_##SUFFIX(acc, v, i, n);                                           \
+}
+FL_DEFINE_LANES_ADD(f32, float, fl_vload_f32_as_f64)
+FL_DEFINE_LANES_ADD(f64, double, fl_vload_f64)
+
+/* the same tree as the loop version below, in registers instead of through memory */
+FL_INLINE double fl_lanes_total(const double* acc)
+{
+    fl_v_f64 a[FL_LANE_VECTORS];
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        a[k] = fl_vload_f64(acc + FL_W_f64 * k);
+    for (int w = FL_LANE_VECTORS / 2; w >= 1; w /= 2)
+        for (int k = 0; k < w; k++)
+            a[k] = fl_vadd_f64(a[k], a[k + w]);
+    return fl_vsum_f64(a[0]);
+}
+#else
+FL_INLINE double fl_lanes_total(const double* acc)
+{
+    double l[FL_LANES];
+    for (int j = 0; j < FL_LANES; j++)
+        l[j] = acc[j];
+    for (int w = FL_LANES / 2; w >= 1; w /= 2)
+        for (int j = 0; j < w; j++)
+            l[j] += l[j + w];
+    return l[0];
+}
+
+#define FL_DEFINE_LANES_ADD(SUFFIX, T)                                              \
+FL_INLINE void fl_lanes_add_##SUFFIX(double* acc, const T* v, ptrdiff_t n)           \
+{                                                                                   \
+    ptrdiff_t i = 0;                                                                \
+    for (; i + FL_LANES <= n; i += FL_LANES)                                        \
+        for (int j = 0; j < FL_LANES; j++)                                          \
+            acc[j] += (double)v[i + j];                                             \
+    fl_lanes_tail_##SUFFIX(acc, v, i, n);                                           \
+}
+FL_DEFINE_LANES_ADD(f32, float)
+FL_DEFINE_LANES_ADD(f64, double)
+#endif
+
+
+/* acc[j % FL_LANES] += a[j] * b[j] in float64 (as fl_lanes_add: the last n % FL_LANES
+ * are summed in order, then added to acc[0]).  For float data the product is exact. */
+#define FL_DEFINE_LANES_ADD_PROD(S, T)                                              \
+FL_INLINE void fl_lanes_add_prod_##S(double* acc, const T* a, const T* b, ptrdiff_t n) \
+{                                                                                   \
+    ptrdiff_t i = 0;                                                                \
+    double tail = 0.0;                                                              \
+    for (; i + FL_LANES <= n; i += FL_LANES) {                                      \
+        FL_SIMD                                                                     \
+        for (int j = 0; j < FL_LANES; j++)                                          \
+            acc[j] += (double)a[i + j] * (double)b[i + j];                          \
+    }                                                                               \
+    for (; i < n; i++)                                                              \
+        tail += (double)a[i] * (double)b[i];                                        \
+    acc[0] += tail;                                                                 \
+}
+FL_DEFINE_LANES_ADD_PROD(f64, double)
+
+/* For float data on the SIMD layer, the lanes are held in registers as in fl_lanes_add
+ * (the plain loop keeps them in memory, a store and a load per step).  The products of
+ * floats are exact in float64, so the fma rounds as the multiply and add do. */
+#if defined(FL_VECTOR_REGISTERS)
+FL_INLINE void fl_lanes_add_prod_f32(double* acc, const float* a, const float* b, ptrdiff_t n)
+{
+    fl_v_f64 s[FL_LANE_VECTORS];
+    ptrdiff_t i = 0;
+    double tail = 0.0;
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        s[k] = fl_vload_f64(acc + FL_W_f64 * k);
+    for (; i + FL_LANES <= n; i += FL_LANES)
+        for (int k = 0; k < FL_LANE_VECTORS; k++)
+            s[k] = fl_vfma_f64(fl_vload_f32_as_f64(a + i + FL_W_f64 * k),
+                               fl_vload_f32_as_f64(b + i + FL_W_f64 * k), s[k]);
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        fl_vstore_f64(acc + FL_W_f64 * k, s[k]);
+    for (; i < n; i++)
+        tail += (double)a[i] * (double)b[i];
+    acc[0] += tail;
+}
+#else
+FL_DEFINE_LANES_ADD_PROD(f32, float)
+#endif
+
+#endif /* FASTLOSS_LANES_H */

@@ -1,0 +1,157 @@
+/*
+ * The SIMD layer for AVX2 with FMA: W = 8 floats or 4 doubles, lane masks as vectors (all
+ * bits set in the lanes that take part).  The names and what they do are listed in simd.h,
+ * which includes this file when __AVX2__ (and not __AVX512F__) is defined; nothing else
+ * should include it.
+ */
+#ifndef FASTLOSS_SIMD_AVX2_H
+#define FASTLOSS_SIMD_AVX2_H
+
+#include <stdint.h>
+
+#include "simd_x86.h"
+
+#define FL_VECTOR_REGISTERS 1
+#define FL_MASKED_STORES 0      /* vmaskmovps/pd stores are microcoded on some AVX2 CPUs */
+#define FL_W_f32 8
+#define FL_W_f64 4
+typedef __m256 fl_v_f32;
+typedef __m256d fl_v_f64;
+typedef __m256 fl_k_f32;
+typedef __m256d fl_k_f64;
+
+FL_INLINE fl_v_f32 fl_vload_f32(const float* p) { return _mm256_loadu_ps(p); }
+FL_INLINE fl_v_f64 fl_vload_f64(const double* p) { return _mm256_loadu_pd(p); }
+FL_INLINE fl_v_f32 fl_vload_first_f32(const float* p, int n)
+{
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return n == 8 ? _mm256_loadu_ps(p)
+                  : _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), lanes));
+}
+FL_INLINE fl_v_f64 fl_vload_first_f64(const double* p, int n)
+{
+    __m256i lanes = _mm256_setr_epi64x(0, 1, 2, 3);
+    return n == 4 ? _mm256_loadu_pd(p)
+                  : _mm256_maskload_pd(p, _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), lanes));
+}
+FL_INLINE void fl_vstore_f32(float* p, fl_v_f32 v) { _mm256_storeu_ps(p, v); }
+FL_INLINE void fl_vstore_f64(double* p, fl_v_f64 v) { _mm256_storeu_pd(p, v); }
+/* through a buffer, not a masked store: FL_MASKED_STORES is 0 */
+FL_INLINE void fl_vstore_first_f32(float* p, int n, fl_v_f32 v)
+{
+    float lane[8];
+    if (n == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    _mm256_storeu_ps(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+FL_INLINE void fl_vstore_first_f64(double* p, int n, fl_v_f64 v)
+{
+    double lane[4];
+    if (n == 4) {
+        _mm256_storeu_pd(p, v);
+        return;
+    }
+    _mm256_storeu_pd(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+FL_INLINE fl_v_f32 fl_vmax_f32(fl_v_f32 v, fl_v_f32 m) { return _mm256_max_ps(v, m); }
+FL_INLINE fl_v_f64 fl_vmax_f64(fl_v_f64 v, fl_v_f64 m) { return _mm256_max_pd(v, m); }
+FL_INLINE fl_v_f32 fl_vzero_f32(void) { return _mm256_setzero_ps(); }
+FL_INLINE fl_v_f64 fl_vzero_f64(void) { return _mm256_setzero_pd(); }
+FL_INLINE fl_v_f32 fl_vset1_f32(float x) { return _mm256_set1_ps(x); }
+FL_INLINE fl_v_f64 fl_vset1_f64(double x) { return _mm256_set1_pd(x); }
+FL_INLINE fl_v_f32 fl_vadd_f32(fl_v_f32 a, fl_v_f32 b) { return _mm256_add_ps(a, b); }
+FL_INLINE fl_v_f64 fl_vadd_f64(fl_v_f64 a, fl_v_f64 b) { return _mm256_add_pd(a, b); }
+FL_INLINE fl_v_f32 fl_vsub_f32(fl_v_f32 a, fl_v_f32 b) { return _mm256_sub_ps(a, b); }
+FL_INLINE fl_v_f64 fl_vsub_f64(fl_v_f64 a, fl_v_f64 b) { return _mm256_sub_pd(a, b); }
+FL_INLINE fl_v_f32 fl_vmul_f32(fl_v_f32 a, fl_v_f32 b) { return _mm256_mul_ps(a, b); }
+FL_INLINE fl_v_f64 fl_vmul_f64(fl_v_f64 a, fl_v_f64 b) { return _mm256_mul_pd(a, b); }
+FL_INLINE fl_v_f32 fl_vfma_f32(fl_v_f32 a, fl_v_f32 b, fl_v_f32 c) { return _mm256_fmadd_ps(a, b, c); }
+FL_INLINE fl_v_f64 fl_vfma_f64(fl_v_f64 a, fl_v_f64 b, fl_v_f64 c) { return _mm256_fmadd_pd(a, b, c); }
+FL_INLINE unsigned fl_veq_bits_f32(fl_v_f32 a, fl_v_f32 b)
+{
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(a, b, _CMP_EQ_OQ));
+}
+FL_INLINE unsigned fl_veq_bits_f64(fl_v_f64 a, fl_v_f64 b)
+{
+    return (unsigned)_mm256_movemask_pd(_mm256_cmp_pd(a, b, _CMP_EQ_OQ));
+}
+FL_INLINE float fl_vhmax_f32(fl_v_f32 v) { return fl_hmax8_f32(v); }
+FL_INLINE double fl_vhmax_f64(fl_v_f64 v) { return fl_hmax4_f64(v); }
+
+/* ---- float64 sums of float data */
+FL_INLINE fl_v_f64 fl_vload_f32_as_f64(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
+FL_INLINE fl_v_f64 fl_vlo_f64(fl_v_f32 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }
+FL_INLINE fl_v_f64 fl_vhi_f64(fl_v_f32 v) { return _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)); }
+FL_INLINE double fl_vsum_f64(fl_v_f64 v) { return fl_hsum4_f64(v); }
+
+/* ---- lane masks */
+FL_INLINE fl_k_f32 fl_kfirst_f32(ptrdiff_t n)
+{
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32((int)n), lanes));
+}
+FL_INLINE fl_k_f32 fl_kall_f32(void) { return _mm256_castsi256_ps(_mm256_set1_epi32(-1)); }
+FL_INLINE fl_k_f32 fl_kbit_f32(ptrdiff_t j)
+{
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    int jj = 0 <= j && j < 8 ? (int)j : -1;
+    return _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_set1_epi32(jj), lanes));
+}
+FL_INLINE fl_k_f32 fl_kne0_f32(fl_v_f32 v, fl_k_f32 k)
+{
+    return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NEQ_UQ), k);
+}
+FL_INLINE fl_v_f32 fl_vmaskz_f32(fl_k_f32 k, fl_v_f32 v) { return _mm256_and_ps(k, v); }
+FL_INLINE fl_v_f32 fl_vmask_sub1_f32(fl_k_f32 k, fl_v_f32 v)       /* v - 0 is v, -0 too */
+{
+    return _mm256_sub_ps(v, _mm256_and_ps(k, _mm256_set1_ps(1.0f)));
+}
+FL_INLINE fl_v_f32 fl_vmaskz_sub_f32(fl_k_f32 k, fl_v_f32 a, fl_v_f32 b)
+{
+    return _mm256_and_ps(k, _mm256_sub_ps(a, b));
+}
+
+/* ---- 32-bit integer lanes of a float vector (GCC / Clang vector types: C's operators,
+ * casts to and from fl_v_f32 reinterpret the bits) */
+#if defined(__GNUC__) || defined(__clang__)
+typedef int32_t fl_vi_f32 __attribute__((vector_size(32)));
+typedef uint32_t fl_vu_f32 __attribute__((vector_size(32)));
+#endif
+
+/* ---- register transposes: v[j] = row j -> v[c] = column c */
+FL_INLINE void fl_vtranspose_f32(fl_v_f32 v[8])
+{
+    fl_v_f32 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(v[i], v[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(v[i], v[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee);
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+    for (int i = 0; i < 4; i++) {
+        v[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+        v[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+}
+
+FL_INLINE void fl_vtranspose_f64(fl_v_f64 v[4])
+{
+    fl_v_f64 t0 = _mm256_unpacklo_pd(v[0], v[1]), t1 = _mm256_unpackhi_pd(v[0], v[1]);
+    fl_v_f64 t2 = _mm256_unpacklo_pd(v[2], v[3]), t3 = _mm256_unpackhi_pd(v[2], v[3]);
+    v[0] = _mm256_permute2f128_pd(t0, t2, 0x20);
+    v[1] = _mm256_permute2f128_pd(t1, t3, 0x20);
+    v[2] = _mm256_permute2f128_pd(t0, t2, 0x31);
+    v[3] = _mm256_permute2f128_pd(t1, t3, 0x31);
+}
+
+#endif /* FASTLOSS_SIMD_AVX2_H */

@@ -1,0 +1,151 @@
+/*
+ * fastloss transposes between R short rows and a (C, R) tile: the narrow softmax path
+ * (rows of a few classes) works on classes-by-rows tiles, so that its loops run along rows.
+ *
+ *   fl_transpose_in_S(src, stride, R, C, dst)          dst[c * R + r] = src[r * stride + c]
+ *   fl_transpose_in_max_S(src, stride, R, C, dst, m)   the same, and m[r] = max of row r
+ *   fl_transpose_out_S(srcT, R, C, dst)                dst[r * C + c] = srcT[c * R + r]
+ */
+#ifndef FASTLOSS_TRANSPOSE_H
+#define FASTLOSS_TRANSPOSE_H
+
+#include "simd.h"
+
+/* Transposes between R rows of C values (row stride `stride`) and a (C, R) tile,
+ * dst[c * R + r] = src[r * stride + c] and back.
+ *
+ * Portable form (the baseline level, and the rows past the last register block): loops
+ * over rows for each class.  The write-back is classes outer, rows inner: strided stores
+ * and contiguous loads (the other order is several times slower).  On the SIMD layer both
+ * types go through registers instead (below). */
+#define FL_DEFINE_TRANSPOSE(SUFFIX, T)                                              \
+FL_INLINE void fl_transpose_in_loop_##SUFFIX(const T* src, ptrdiff_t stride,         \
+                                             ptrdiff_t R, ptrdiff_t C, T* dst,      \
+                                             ptrdiff_t ld)                          \
+{                                                                                   \
+    for (ptrdiff_t c = 0; c < C; c++) {                                             \
+        FL_SIMD                                                                     \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            dst[c * ld + r] = src[r * stride + c];                                  \
+    }                                                                               \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_loop_##SUFFIX(const T* srcT, ptrdiff_t ldT,          \
+                                              ptrdiff_t R, ptrdiff_t C, T* dst)     \
+{                                                                                   \
+    for (ptrdiff_t c = 0; c < C; c++)                                               \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            dst[r * C + c] = srcT[c * ldT + r];                                     \
+}
+FL_DEFINE_TRANSPOSE(f32, float)
+FL_DEFINE_TRANSPOSE(f64, double)
+
+/* Transpose in as above (the tile's rows ld apart), and, unless m is NULL, m[r] = the
+ * maximum of row r (NaN: as `v > m ? v : m` from the first class, a scalar loop's). */
+#define FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(SUFFIX, T)                                 \
+FL_INLINE void fl_transpose_in_max_loop_##SUFFIX(const T* src, ptrdiff_t stride,     \
+                                                 ptrdiff_t R, ptrdiff_t C, T* dst,  \
+                                                 ptrdiff_t ld, T* m)                \
+{                                                                                   \
+    fl_transpose_in_loop_##SUFFIX(src, stride, R, C, dst, ld);                      \
+    if (m == NULL)                                                                  \
+        return;                                                                     \
+    for (ptrdiff_t r = 0; r < R; r++)                                               \
+        m[r] = dst[r];                                                              \
+    for (ptrdiff_t c = 1; c < C; c++) {                                             \
+        FL_SIMD                                                                     \
+        for (ptrdiff_t r = 0; r < R; r++)                                           \
+            m[r] = dst[c * ld + r] > m[r] ? dst[c * ld + r] : m[r];                 \
+    }                                                                               \
+}
+FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
+FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
+
+#ifdef FL_VECTOR_REGISTERS
+/* On the SIMD layer: blocks of W rows x W classes, masked row loads (or stores) and one
+ * register transpose (fl_vtranspose_S),
+ * about 3x fewer instructions than W * W scalar moves or W gathers.  Rows past the last
+ * whole block of W use the loops above; so do the classes past the last whole block where
+ * masked stores are slow.  With `m`, also the row maxima. */
+#define FL_DEFINE_REGISTER_TRANSPOSES(S, T)                                         \
+FL_INLINE void fl_transpose_in_max_reg_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                           ptrdiff_t C, T* dst, T* m)               \
+{                                                                                   \
+    const int W = FL_W_##S;                                                         \
+    ptrdiff_t RW = R - R % W;                                                       \
+    fl_v_##S v[FL_W_##S];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < C; c0 += W) {                                       \
+        int nc = C - c0 < W ? (int)(C - c0) : W;                                    \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            for (int j = 0; j < W; j++)                                             \
+                v[j] = fl_vload_first_##S(src + (r0 + j) * stride + c0, nc);        \
+            fl_vtranspose_##S(v);                                                   \
+            for (int c = 0; c < nc; c++)                                            \
+                fl_vstore_##S(dst + (c0 + c) * R + r0, v[c]);                       \
+            if (m != NULL) {                                                        \
+                fl_v_##S mx = c0 == 0 ? v[0] : fl_vload_##S(m + r0);                \
+                for (int c = 0; c < nc; c++)                                        \
+                    mx = fl_vmax_##S(v[c], mx);                                     \
+                fl_vstore_##S(m + r0, mx);                                          \
+            }                                                                       \
+        }                                                                           \
+    }                                                                               \
+    if (RW < R)                                                                     \
+        fl_transpose_in_max_loop_##S(src + RW * stride, stride, R - RW, C, dst + RW, R, \
+                                     m == NULL ? NULL : m + RW);                    \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
+                                   ptrdiff_t C, T* dst)                             \
+{                                                                                   \
+    fl_transpose_in_max_reg_##S(src, stride, R, C, dst, NULL);                      \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                       ptrdiff_t C, T* dst, T* m)                   \
+{                                                                                   \
+    fl_transpose_in_max_reg_##S(src, stride, R, C, dst, m);                         \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
+{                                                                                   \
+    const int W = FL_W_##S;                                                         \
+    ptrdiff_t RW = R - R % W;                                                       \
+    ptrdiff_t CW = FL_MASKED_STORES ? C : C - C % W;    /* classes via registers */ \
+    fl_v_##S v[FL_W_##S];                                                           \
+    for (ptrdiff_t c0 = 0; c0 < CW; c0 += W) {                                      \
+        int nc = CW - c0 < W ? (int)(CW - c0) : W;                                  \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            for (int c = 0; c < W; c++)                                             \
+                v[c] = c < nc ? fl_vload_##S(srcT + (c0 + c) * R + r0)              \
+                              : fl_vzero_##S();                                     \
+            fl_vtranspose_##S(v);                                                   \
+            for (int j = 0; j < W; j++)                                             \
+                fl_vstore_first_##S(dst + (r0 + j) * C + c0, nc, v[j]);            \
+        }                                                                           \
+    }                                                                               \
+    for (ptrdiff_t c = CW; c < C; c++)                  /* the rest: scalar stores */ \
+        for (ptrdiff_t r = 0; r < RW; r++)                                          \
+            dst[r * C + c] = srcT[c * R + r];                                       \
+    if (RW < R)                                                                     \
+        fl_transpose_out_loop_##S(srcT + RW, R, R - RW, C, dst + RW * C);           \
+}
+FL_DEFINE_REGISTER_TRANSPOSES(f32, float)
+FL_DEFINE_REGISTER_TRANSPOSES(f64, double)
+#else
+#define FL_DEFINE_LOOP_TRANSPOSES(S, T)                                             \
+FL_INLINE void fl_transpose_in_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,       \
+                                   ptrdiff_t C, T* dst)                             \
+{                                                                                   \
+    fl_transpose_in_loop_##S(src, stride, R, C, dst, R);                            \
+}                                                                                   \
+FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
+                                       ptrdiff_t C, T* dst, T* m)                   \
+{                                                                                   \
+    fl_transpose_in_max_loop_##S(src, stride, R, C, dst, R, m);                     \
+}                                                                                   \
+FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
+{                                                                                   \
+    fl_transpose_out_loop_##S(srcT, R, R, C, dst);                                  \
+}
+FL_DEFINE_LOOP_TRANSPOSES(f32, float)
+FL_DEFINE_LOOP_TRANSPOSES(f64, double)
+#endif
+
+#endif /* FASTLOSS_TRANSPOSE_H */
