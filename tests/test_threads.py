@@ -1,9 +1,10 @@
 """The kernels' threads (fl_omp.h's block pool, blocks.pxd's blocked_sum): the same bits
 whoever runs which block.
 
-The pool hands blocks out one at a time; a call that finds the pool busy (another Python
-thread's call) runs in an OpenMP team instead; after a helper stalls a call, calls run on
-the calling thread alone for a while; a forked child starts with an empty pool.  Each of
+Pool threads work through their own shares of the blocks and steal from the others'; a
+call that finds the pool busy (another Python thread's call) runs in an OpenMP team
+instead; after a helper stalls a call, calls run on the calling thread alone for a while;
+a forked child starts with an empty pool.  Each of
 these paths must give the bits of the 1-thread call.  (tests/test_api.py checks thread
 counts 1, 2, 3 and 7 on an idle machine; the timing side is bench/busy_machine.py.)
 """

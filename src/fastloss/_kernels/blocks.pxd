@@ -3,18 +3,18 @@
 # A call splits its work units (elements for pointwise losses, rows for softmax losses,
 # weights or labels for the argument checks) into contiguous blocks of a fixed number of
 # units (the last one shorter), which depends only on the kind of unit, never on the size
-# of the call or the number of threads.  Threads take whole blocks (`prange` over block
-# indices); each block sums its tiles in a fixed order into one double, and the call's
-# total is the exact sum of its block sums, rounded once (fl_exact.h).  The result is
-# therefore bitwise identical for any thread count and any run; and since a block's sum
-# depends only on its units, the same data cut into batches at block boundaries (multiples
-# of BLOCK_MIN rows) and summed exactly in any order gives the same bits as one call
-# (fastloss.Accumulator).  Threads take the blocks one at a time, in whatever order they get
-# to them (fl_omp.h's block pool, or an OpenMP loop with dynamic scheduling), so a thread
-# that lost its core to another process holds up no more than the block it is in.  Within a block, work proceeds in tiles of at most TILE
-# elements, so that every scratch buffer a kernel needs (gathered strided input, expanded
-# weights, per-element losses) is a small stack array that stays in L1; a family that
-# needs more (the softmax row tiles) gets heap scratch per thread from blocked_sum.
+# of the call or the number of threads.  Threads take whole blocks; each block sums its
+# tiles in a fixed order into one double, and the call's total is the exact sum of its
+# block sums, rounded once (fl_exact.h).  The result is therefore bitwise identical for any
+# thread count and any run; and since a block's sum depends only on its units, the same
+# data cut into batches at block boundaries (multiples of BLOCK_MIN rows) and summed
+# exactly in any order gives the same bits as one call (fastloss.Accumulator).  Threads
+# take the blocks as they get to them, in short runs (fl_omp.h's block pool, or an OpenMP
+# loop with dynamic scheduling), so a thread that lost its core to another process holds
+# up no more than the blocks it has started.  Within a block, work proceeds in tiles of at
+# most TILE elements, so that every scratch buffer a kernel needs (gathered strided input,
+# expanded weights, per-element losses) is a small stack array that stays in L1; a family
+# that needs more (the softmax row tiles) gets heap scratch per thread from blocked_sum.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stddef cimport ptrdiff_t
@@ -168,8 +168,8 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
                                size_t scratch_bytes, fl_exact* exact,
                                Py_ssize_t* first_flag) noexcept nogil:
     """The reduction scheme, written once: `block` over fixed blocks of block_units units,
-    threads taking whole blocks one at a time (fl_omp.h), the block sums added exactly and
-    rounded once.
+    threads taking whole blocks as they get to them (fl_omp.h), the block sums added
+    exactly and rounded once.
 
     n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Each
     thread gets scratch_bytes of heap scratch (none for 0).  If exact is not NULL, the
@@ -219,7 +219,7 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
         call.stride = stride
         if fl_pool_run(pool_block, &call, blk.n_blocks, nt) != 0:
             # no pool here (MSVC), or another thread's call has it: an OpenMP team, the
-            # blocks handed out one at a time all the same
+            # blocks handed out one at a time
             for b in prange(blk.n_blocks, schedule='dynamic', num_threads=nt):
                 pool_block(&call, b, threadid())
     free(scratch)

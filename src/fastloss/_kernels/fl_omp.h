@@ -8,21 +8,24 @@
  * or not, and GNU libgomp's idle threads spin for about 3 ms (GOMP_SPINCOUNT) before they
  * sleep.  On a machine whose cores other processes keep busy (a second evaluation worker,
  * a PyTorch job: short OpenMP calls in a loop), one thread of the team is often waiting
- * for a core while the other spins at the barrier, and a 2-thread call took 2.6-20 times
- * as long as a 1-thread one (issue 16; bench/busy_machine.py).  OMP_WAIT_POLICY=passive
+ * for a core while the other spins at the barrier, and a 2-thread call took 3-70 times as
+ * long as a 1-thread one (issue 16; bench/busy_machine.py).  OMP_WAIT_POLICY=passive
  * helps only if every process sets it before its OpenMP runtime loads, which a library
  * cannot do for its users.
  *
- * fl_pool_run hands the blocks out one at a time from an atomic counter, and the calling
- * thread takes blocks too.  A helper that is not running when a call starts simply joins
- * late or not at all: the caller never waits for a thread that has not started a block,
- * only for blocks that a helper has started (each a few microseconds of work).  Helpers
- * spin for FL_POOL_SPIN_NS after their last block, so that back-to-back calls find them
- * awake, then sleep on a condition variable; a caller waiting for a helper's last block
- * spins briefly, then yields its core.  Which thread runs which block changes nothing in
- * the result: every block's sum lands in its own slot and the slots are added in block
- * order (blocks.pxd), so results are bitwise identical for every thread count and every
- * schedule.
+ * fl_pool_run gives each thread, the calling one included, a contiguous share of the
+ * blocks, and a thread that has finished its share takes over half of the largest share
+ * left (fl_pool_work).  A helper that is not running when a call starts joins late or not
+ * at all, and the others take over its share: the caller never waits for a thread that
+ * has not started, only for the block a helper is in (a few microseconds of work, unless
+ * the helper lost its core: then the next calls run on the caller alone for a while,
+ * fl_pool_judge).  Helpers spin for FL_POOL_SPIN_NS after a call, offering their core to
+ * other threads as they do, so that back-to-back calls find them awake, then sleep on a
+ * condition variable; a caller waiting for a helper's last block does the same for
+ * FL_POOL_WAIT_SPIN_NS, then sleeps in short naps.  Which thread runs which block changes
+ * nothing in the result: every block's sum lands in its own slot and the slots are added
+ * in block order (blocks.pxd), so results are bitwise identical for every thread count
+ * and every schedule.
  *
  * One pool per extension module (this header is static), created on first use with as
  * many helpers as calls have asked for (at most FL_POOL_MAX - 1).  It serves one call at a
@@ -30,7 +33,8 @@
  * blocks in an OpenMP region instead (blocks.pxd), as before.  After fork() the child
  * starts with an empty pool (pthread_atfork), so a forked child never waits for threads it
  * does not have.  Threads of the pool block every signal (Python handles them on the main
- * thread) and get the stack size that OMP_STACKSIZE asks for (2 MiB without it).  Built with OpenMP on POSIX systems; elsewhere (MSVC) FL_POOL is 0 and every
+ * thread) and get the stack size that OMP_STACKSIZE asks for (2 MiB without it).  Built
+ * with OpenMP on POSIX systems with GCC or Clang; elsewhere (MSVC) FL_POOL is 0 and every
  * parallel call is an OpenMP region with dynamic scheduling.
  */
 #ifndef FASTLOSS_OMP_H
@@ -80,7 +84,6 @@ typedef void (*fl_pool_fn)(void* ctx, ptrdiff_t b, int tid);
 
 static struct {
     uint64_t state;                 /* atomic: see above */
-    ptrdiff_t next;                 /* atomic: the next block to hand out */
     int busy;                       /* atomic: a call owns the pool */
     int sleepers;                   /* atomic: helpers waiting on `wake` */
     int n_helpers;                  /* helpers started (only the owner changes it) */
@@ -95,7 +98,7 @@ static struct {
     ptrdiff_t n_blocks;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-} fl_pool = {0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER,
+} fl_pool = {0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, 0, PTHREAD_MUTEX_INITIALIZER,
              PTHREAD_COND_INITIALIZER};
 
 static inline uint64_t fl_pool_load(void)
@@ -131,14 +134,66 @@ static inline int64_t fl_pool_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Blocks from the shared counter until none is left; how many this thread ran. */
-static inline ptrdiff_t fl_pool_work(fl_pool_fn fn, void* ctx, ptrdiff_t n_blocks, int tid)
+/* Blocks are split into nt contiguous parts, part t for thread t, each a range lo .. hi
+ * packed into one word (hi << 32 | lo).  A thread takes the blocks of its own part from
+ * the front, one at a time; when it has none left it steals the back half of the largest
+ * part left and makes that its own.  So each thread streams through a long contiguous
+ * stretch (the hardware prefetchers' favourite, as with a static split: handing out
+ * single or short runs of interleaved blocks measured 10-40% slower at 10^6 elements), a
+ * helper that never comes has its part taken by the others, and one that comes late or
+ * loses its core keeps only the block it is in. */
+typedef struct {
+    uint64_t range;                 /* atomic: hi << 32 | lo */
+    char pad[64 - sizeof(uint64_t)];
+} fl_pool_part;
+
+static fl_pool_part fl_pool_parts[FL_POOL_MAX];
+
+#define FL_R_LO(r) ((ptrdiff_t)((r) & 0xFFFFFFFFu))
+#define FL_R_HI(r) ((ptrdiff_t)((r) >> 32))
+#define FL_RANGE(lo, hi) (((uint64_t)(hi) << 32) | (uint64_t)(lo))
+
+/* Steal the back half of the part with the most blocks left into part `me`; 0 if none. */
+static inline int fl_pool_steal(int me, int nt)
 {
-    ptrdiff_t b, done = 0;
-    while ((b = __atomic_fetch_add(&fl_pool.next, 1, __ATOMIC_RELAXED)) < n_blocks) {
-        fn(ctx, b, tid);
-        done++;
+    for (;;) {
+        int victim = -1;
+        ptrdiff_t most = 0;
+        uint64_t r = 0;
+        for (int q = 0; q < nt; q++) {
+            uint64_t rq = __atomic_load_n(&fl_pool_parts[q].range, __ATOMIC_RELAXED);
+            if (q != me && FL_R_HI(rq) - FL_R_LO(rq) > most) {
+                most = FL_R_HI(rq) - FL_R_LO(rq);
+                victim = q;
+                r = rq;
+            }
+        }
+        if (victim < 0)
+            return 0;
+        ptrdiff_t lo = FL_R_LO(r), hi = FL_R_HI(r), mid = hi - (hi - lo + 1) / 2;
+        if (__atomic_compare_exchange_n(&fl_pool_parts[victim].range, &r, FL_RANGE(lo, mid), 0,
+                                         __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&fl_pool_parts[me].range, FL_RANGE(mid, hi), __ATOMIC_RELAXED);
+            return 1;
+        }
     }
+}
+
+/* Blocks of part `tid` and then stolen ones until none is left; how many this thread ran. */
+static inline ptrdiff_t fl_pool_work(fl_pool_fn fn, void* ctx, int nt, int tid)
+{
+    ptrdiff_t done = 0;
+    do {
+        uint64_t r = __atomic_load_n(&fl_pool_parts[tid].range, __ATOMIC_RELAXED);
+        while (FL_R_LO(r) < FL_R_HI(r)) {
+            if (__atomic_compare_exchange_n(&fl_pool_parts[tid].range, &r, r + 1, 0,
+                                            __ATOMIC_RELAXED, __ATOMIC_RELAXED)) {
+                fn(ctx, FL_R_LO(r), tid);
+                done++;
+                r = __atomic_load_n(&fl_pool_parts[tid].range, __ATOMIC_RELAXED);
+            }
+        }
+    } while (fl_pool_steal(tid, nt));
     return done;
 }
 
@@ -178,7 +233,7 @@ static void* fl_pool_helper(void* unused)
             continue;                           /* the state moved on: look again */
         seen = FL_S_GEN(s);
         /* joined: the call's fields stay valid until this helper leaves it */
-        fl_pool_work(fl_pool.fn, fl_pool.ctx, fl_pool.n_blocks, (int)FL_S_TOTAL(s) + 1);
+        fl_pool_work(fl_pool.fn, fl_pool.ctx, (int)FL_S_WANT(s) + 1, (int)FL_S_TOTAL(s) + 1);
         __atomic_sub_fetch(&fl_pool.state, 1, __ATOMIC_SEQ_CST);    /* active - 1 */
     }
     return NULL;
@@ -253,8 +308,8 @@ static void fl_pool_grow(int want)
  * block means that a helper lost its core in the middle of one, to another process.  The
  * next calls then run on the calling thread alone, for backoff_ns (doubled at each such
  * stall, up to FL_POOL_BACKOFF_MAX_NS; 1/64 less after every call without one, so that
- * a machine where helpers stall every few dozen calls soon has them sit out for long).  So on a
- * machine that other processes keep busy a multi-threaded call costs about what a
+ * on a machine where helpers stall every few dozen calls they soon sit out for long).  So
+ * on a machine that other processes keep busy a multi-threaded call costs about what a
  * 1-thread call does, and on an idle one every call uses every thread. */
 static inline void fl_pool_clean_call(void)
 {
@@ -287,6 +342,8 @@ static int fl_pool_run(fl_pool_fn fn, void* ctx, ptrdiff_t n_blocks, int nt)
     uint64_t s;
     int64_t t0, t1;
     ptrdiff_t mine;
+    if (n_blocks >= ((ptrdiff_t)1 << 31))
+        return -1;                      /* parts hold 32-bit block indices */
     if (!__atomic_compare_exchange_n(&fl_pool.busy, &free_, 1, 0, __ATOMIC_ACQUIRE,
                                      __ATOMIC_RELAXED))
         return -1;
@@ -307,7 +364,9 @@ static int fl_pool_run(fl_pool_fn fn, void* ctx, ptrdiff_t n_blocks, int nt)
     fl_pool.fn = fn;
     fl_pool.ctx = ctx;
     fl_pool.n_blocks = n_blocks;
-    __atomic_store_n(&fl_pool.next, 0, __ATOMIC_RELAXED);
+    for (int p = 0; p < nt; p++)
+        __atomic_store_n(&fl_pool_parts[p].range, FL_RANGE(n_blocks * p / nt,
+                         n_blocks * (p + 1) / nt), __ATOMIC_RELAXED);
     s = fl_pool_load();
     /* open the call: new generation, nt - 1 helpers wanted, none joined yet */
     __atomic_store_n(&fl_pool.state, ((uint64_t)(FL_S_GEN(s) + 1) << 32) | FL_S_OPEN
@@ -317,7 +376,7 @@ static int fl_pool_run(fl_pool_fn fn, void* ctx, ptrdiff_t n_blocks, int nt)
         pthread_cond_broadcast(&fl_pool.wake);
         pthread_mutex_unlock(&fl_pool.lock);
     }
-    mine = fl_pool_work(fn, ctx, n_blocks, 0);
+    mine = fl_pool_work(fn, ctx, nt, 0);
     /* every block is handed out: close the call, wait for the helpers still in it */
     s = __atomic_and_fetch(&fl_pool.state, ~FL_S_OPEN, __ATOMIC_SEQ_CST);
     t1 = fl_pool_now_ns();
