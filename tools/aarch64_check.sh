@@ -3,7 +3,7 @@
 # helpers cross-compiled with the build's flags and run under qemu-user, and the compiler's
 # vectorization report for them and for the Cython kernels.
 #
-#   tools/aarch64_check.sh            (.ci/run runs it; about a minute)
+#   tools/aarch64_check.sh      (.ci/run runs it; about 1.5 CPU-minutes plus the apt-get)
 #
 # 1. Tools: aarch64-linux-gnu-gcc and qemu-aarch64 (Debian: gcc-aarch64-linux-gnu,
 #    libc6-dev-arm64-cross, qemu-user), installed with apt-get when missing and running as
