@@ -3,18 +3,21 @@
 # A call splits its work units (elements for pointwise losses, rows for softmax losses,
 # weights or labels for the argument checks) into contiguous blocks of a fixed number of
 # units (the last one shorter), which depends only on the kind of unit, never on the size
-# of the call or the number of threads.  Threads take whole blocks (`prange` over block
-# indices); each block sums its tiles in a fixed order into one double, and the call's
-# total is the exact sum of its block sums, rounded once (fl_exact.h).  The result is
-# therefore bitwise identical for any thread count and any run; and since a block's sum
-# depends only on its units, the same data cut into batches at block boundaries (multiples
-# of BLOCK_MIN rows) and summed exactly in any order gives the same bits as one call
-# (fastloss.Accumulator).  Within a block, work proceeds in tiles of at most TILE
-# elements, so that every scratch buffer a kernel needs (gathered strided input, expanded
-# weights, per-element losses) is a small stack array that stays in L1; a family that
-# needs more (the softmax row tiles) gets heap scratch per thread from blocked_sum.
+# of the call or the number of threads.  Threads take whole blocks; each block sums its
+# tiles in a fixed order into one double, and the call's total is the exact sum of its
+# block sums, rounded once (fl_exact.h).  The result is therefore bitwise identical for any
+# thread count and any run; and since a block's sum depends only on its units, the same
+# data cut into batches at block boundaries (multiples of BLOCK_MIN rows) and summed
+# exactly in any order gives the same bits as one call (fastloss.Accumulator).  Threads
+# take the blocks as they get to them, in short runs (fl_omp.h's block pool, or an OpenMP
+# loop with dynamic scheduling), so a thread that lost its core to another process holds
+# up no more than the blocks it has started.  Within a block, work proceeds in tiles of at
+# most TILE elements, so that every scratch buffer a kernel needs (gathered strided input,
+# expanded weights, per-element losses) is a small stack array that stays in L1; a family
+# that needs more (the softmax row tiles) gets heap scratch per thread from blocked_sum.
 from cython cimport floating
 from cython.parallel cimport prange, threadid
+from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
@@ -22,6 +25,9 @@ cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()
     int fl_omp_num_procs()
     int FL_OPENMP
+    int FL_POOL
+    ctypedef void (*fl_pool_fn)(void* ctx, ptrdiff_t b, int tid) noexcept nogil
+    int fl_pool_run(fl_pool_fn fn, void* ctx, ptrdiff_t n_blocks, int nt)
 
 
 cdef enum:
@@ -138,12 +144,32 @@ ctypedef double (*BlockFn)(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                            Py_ssize_t* flag, void* scratch) noexcept nogil
 
 
+cdef struct BlockCall:
+    # one blocked_sum call, as the threads of the block pool see it
+    BlockFn block
+    const void* args
+    Blocking blk
+    Py_ssize_t n_units
+    double* sums
+    Py_ssize_t* flags
+    char* scratch
+    size_t stride
+
+
+cdef inline void pool_block(void* ctx, ptrdiff_t b, int tid) noexcept nogil:
+    """Block b of a blocked_sum call, on pool thread tid (fl_pool_run's callback)."""
+    cdef BlockCall* c = <BlockCall*>ctx
+    c.sums[b] = c.block(c.args, b * c.blk.size, block_end(c.blk, b, c.n_units), &c.flags[b],
+                        NULL if c.scratch == NULL else c.scratch + tid * c.stride)
+
+
 cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_units,
                                Py_ssize_t block_units, Py_ssize_t n_elements, int n_threads,
                                size_t scratch_bytes, fl_exact* exact,
                                Py_ssize_t* first_flag) noexcept nogil:
     """The reduction scheme, written once: `block` over fixed blocks of block_units units,
-    threads taking whole blocks, the block sums added exactly and rounded once.
+    threads taking whole blocks as they get to them (fl_omp.h), the block sums added
+    exactly and rounded once.
 
     n_elements sizes the thread team (no OpenMP region at all below PARALLEL_MIN).  Each
     thread gets scratch_bytes of heap scratch (none for 0).  If exact is not NULL, the
@@ -163,6 +189,7 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
     cdef Py_ssize_t b
     cdef double total
     cdef fl_exact acc
+    cdef BlockCall call
     first_flag[0] = FLAG_NONE
     if blk.n_blocks > STACK_BLOCKS:
         sums = <double*>malloc(blk.n_blocks * (sizeof(double) + sizeof(Py_ssize_t)))
@@ -182,9 +209,19 @@ cdef inline double blocked_sum(BlockFn block, const void* args, Py_ssize_t n_uni
             sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b],
                             scratch)
     else:
-        for b in prange(blk.n_blocks, schedule='static', num_threads=nt):
-            sums[b] = block(args, b * blk.size, block_end(blk, b, n_units), &flags[b],
-                            NULL if scratch == NULL else scratch + threadid() * stride)
+        call.block = block
+        call.args = args
+        call.blk = blk
+        call.n_units = n_units
+        call.sums = sums
+        call.flags = flags
+        call.scratch = scratch
+        call.stride = stride
+        if fl_pool_run(pool_block, &call, blk.n_blocks, nt) != 0:
+            # no pool here (MSVC), or another thread's call has it: an OpenMP team, the
+            # blocks handed out one at a time
+            for b in prange(blk.n_blocks, schedule='dynamic', num_threads=nt):
+                pool_block(&call, b, threadid())
     free(scratch)
     first_flag[0] = first_flagged(flags, blk.n_blocks)
     if blk.n_blocks == 1 and exact == NULL:
