@@ -33,8 +33,6 @@ process that use the same BLAS get one BLAS thread too.
 from __future__ import annotations
 
 import inspect
-import itertools
-import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Union
