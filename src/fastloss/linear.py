@@ -91,7 +91,6 @@ def _chunks(n: int, size: int) -> list[slice]:
 
 _pool: ThreadPoolExecutor | None = None
 _pool_lock = threading.Lock()
-_blas = None
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -103,13 +102,35 @@ def _executor() -> ThreadPoolExecutor:
         return _pool
 
 
-def _single_threaded_blas():
-    """A context in which NumPy's BLAS uses one thread (threadpoolctl)."""
-    global _blas
-    if _blas is None:
-        from threadpoolctl import ThreadpoolController
-        _blas = ThreadpoolController()
-    return _blas.limit(limits=1, user_api="blas")
+class _SingleThreadedBlas:
+    """A context in which NumPy's BLAS uses one thread (threadpoolctl).  Calls may overlap
+    (several Python threads): the first to enter sets one thread, the last to leave puts
+    back what was there, so that no call runs its products on more threads than one."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._controller = None
+        self._inside = 0
+        self._limiter = None
+
+    def __enter__(self):
+        with self._lock:
+            if self._inside == 0:
+                if self._controller is None:
+                    from threadpoolctl import ThreadpoolController
+                    self._controller = ThreadpoolController()
+                self._limiter = self._controller.limit(limits=1, user_api="blas")
+            self._inside += 1
+
+    def __exit__(self, *exc):
+        with self._lock:
+            self._inside -= 1
+            if self._inside == 0:
+                self._limiter.restore_original_limits()
+                self._limiter = None
+
+
+_single_threaded_blas = _SingleThreadedBlas()
 
 
 def _run_all(tasks: list, n_threads: int) -> None:
@@ -370,7 +391,7 @@ class LinearCrossEntropy:
             return 0.0, _grad_tuple(gh, gw, gb, dtype)
         scale = _scale(reduction, total_w) if grad else 1.0
         num = _exact.zero()
-        with _single_threaded_blas():
+        with _single_threaded_blas:
             _blocks(x, wt, b, y, cw, cw_sum, sw, per_row, grads, scale,
                     ce.label_smoothing, ignore, nt, num,
                     rows or block_rows(n, v, dtype))
