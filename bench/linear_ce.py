@@ -17,7 +17,8 @@ Every run is its own subprocess (``--worker``), so that its peak RSS
 the RSS once the inputs exist, minus the returned gradients (``grad_hidden``,
 ``grad_weight``), which both sides hold.  The sides' runs are interleaved, ``--repeats``
 rounds in alternating order, and the table shows medians and ratios to ``torch``
-(other processes share the CPUs: ratios of interleaved runs are what compares).  A first
+(other processes share the CPUs: ratios of interleaved runs are what compares; the
+process's CPU time, user + system, is shown too: it is less sensitive to other load).  A first
 subprocess computes the reference, PyTorch in float64 from the same float32 inputs; each
 run then reports its errors against it: the value's relative error and, per gradient,
 ``max |g - ref| / max |ref|``.
@@ -76,6 +77,7 @@ def worker(side: str, n: int, h: int, v: int, threads: int, ref_dir: str | None)
     w = torch.from_numpy(weight).to(dtype).requires_grad_()
     y = torch.from_numpy(target)
     base = _rss()
+    u0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     if side == "fastloss":
         value, (gx, gw) = fastloss.LinearCrossEntropy().value_and_grad(
@@ -87,9 +89,11 @@ def worker(side: str, n: int, h: int, v: int, threads: int, ref_dir: str | None)
         loss.backward()
         value, gx, gw = loss.item(), x.grad.numpy(), w.grad.numpy()
     wall = time.perf_counter() - t0
+    u1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = (u1.ru_utime - u0.ru_utime) + (u1.ru_stime - u0.ru_stime)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     extra = peak - base - gx.nbytes - gw.nbytes
-    out = {"side": side, "wall_s": wall, "peak_rss": peak, "base_rss": base,
+    out = {"side": side, "wall_s": wall, "cpu_s": cpu_s, "peak_rss": peak, "base_rss": base,
            "extra_bytes": extra, "value": float(value)}
     if side == "reference":
         np.save(Path(ref_dir) / "gx.npy", gx)
@@ -157,6 +161,7 @@ def main(argv=None) -> int:
                     run = _spawn(side, shape, args.threads, ref_dir)
                     runs[side].append(run)
                     console.print(f"  round {r + 1} {side:15s} {run['wall_s']:7.2f} s  "
+                                  f"(CPU {run['cpu_s']:7.2f} s)  "
                                   f"extra {run['extra_bytes'] / 2**20:8.1f} MiB")
         torch_wall = statistics.median(x["wall_s"] for x in runs["torch"])
         torch_extra = statistics.median(x["extra_bytes"] for x in runs["torch"])
@@ -164,7 +169,10 @@ def main(argv=None) -> int:
         for side, rs in runs.items():
             wall = statistics.median(x["wall_s"] for x in rs)
             extra = statistics.median(x["extra_bytes"] for x in rs)
+            cpu = statistics.median(x["cpu_s"] for x in rs)
             row = {"wall_s": wall, "walls_s": [x["wall_s"] for x in rs],
+                   "cpu_s": cpu, "cpus_s": [x["cpu_s"] for x in rs],
+                   "cpu_ratio": cpu / statistics.median(x["cpu_s"] for x in runs["torch"]),
                    "extra_bytes": extra, "extras_bytes": [x["extra_bytes"] for x in rs],
                    "time_ratio": wall / torch_wall, "memory_ratio": extra / torch_extra,
                    **{k: max(x[k] for x in rs) for k in
@@ -181,7 +189,8 @@ def main(argv=None) -> int:
 
     table = Table(title=f"linear + cross-entropy, float32, {args.threads} threads, forward + "
                         f"backward (medians of {args.repeats} interleaved runs)")
-    for col in ("N x H x V", "side", "wall s", "/ torch", "extra MiB", "/ torch",
+    for col in ("N x H x V", "side", "wall s", "/ torch", "CPU s", "/ torch", "extra MiB",
+                "/ torch",
                 "value rel", "grad_hidden", "grad_weight", "bars"):
         table.add_column(col, justify="left" if col in ("N x H x V", "side", "bars")
                          else "right")
@@ -189,7 +198,8 @@ def main(argv=None) -> int:
         for side, row in case["sides"].items():
             bars = row.get("bars_met")
             table.add_row("x".join(map(str, case["shape"])), side, f"{row['wall_s']:.2f}",
-                          f"{row['time_ratio']:.3f}", f"{row['extra_bytes'] / 2**20:.0f}",
+                          f"{row['time_ratio']:.3f}", f"{row['cpu_s']:.2f}",
+                          f"{row['cpu_ratio']:.3f}", f"{row['extra_bytes'] / 2**20:.0f}",
                           f"{row['memory_ratio']:.3f}", f"{row['value_rel']:.1e}",
                           f"{row['grad_hidden_rel']:.1e}", f"{row['grad_weight_rel']:.1e}",
                           "-" if bars is None else
