@@ -27,7 +27,7 @@ from fastloss import linear
 # "extra" is that peak less the inputs and the gradients both sides return.  PyTorch's
 # ``cross_entropy(linear(...))`` keeps the logits, their log-softmax and, in backward,
 # gradients of that size; fastloss keeps one block of logits, whose rows
-# :func:`fastloss.linear.block_rows` chooses from the shapes (at most 128 MiB of logits).
+# ``fastloss.linear.block_rows`` chooses from the shapes (at most 128 MiB of logits).
 # Where the results file is missing, the fastloss bars are that block's size.
 
 #: the benchmark's run these bars show (bench/linear_ce.py --json ...)
@@ -109,6 +109,7 @@ ax.plot(batches, full, "o-", color="#c44e52", label="from the full logits")
 ax.plot(batches, fused, "o-", color="#4c72b0", label="LinearCrossEntropy, 256 rows a block")
 ax.set(xscale="log", yscale="log", xlabel="batch rows N",
        ylabel="peak extra memory (MiB)", title=f"H = {H}, V = {V}, float32")
+ax.minorticks_off()
 ax.set_xticks(batches, [str(b) for b in batches])
 ax.legend()
 plt.show()

@@ -174,9 +174,9 @@ class LinearCrossEntropy:
     ``loss(hidden, weight, target)`` is ``CrossEntropy(...)(hidden @ weight.T + bias,
     target)``, with ``hidden`` ``(N, H)``, ``weight`` ``(V, H)`` as in
     ``torch.nn.Linear``, ``bias`` ``(V,)`` and ``target`` ``(N,)`` class indices, computed
-    a block of rows at a time so that only a block of logits (at most
-    :data:`BLOCK_BYTES`, 128 MiB) ever exists; ``loss.value_and_grad(...)`` also gives the
-    gradients with respect to ``hidden``, ``weight`` and ``bias``.  The options are
+    a block of rows at a time so that only a block of logits (at most 128 MiB,
+    ``fastloss.linear.BLOCK_BYTES``) ever exists; ``loss.value_and_grad(...)`` also
+    gives the gradients with respect to ``hidden``, ``weight`` and ``bias``.  The options are
     :class:`CrossEntropy`'s, with its semantics (PyTorch's): ``"mean"`` divides by the
     sum of ``class_weight[y]`` times the sample weights over the rows that are not
     ignored.
@@ -186,7 +186,7 @@ class LinearCrossEntropy:
     float32 is computed in float32 (the products accumulate as BLAS does, the loss's sum
     is exact), float64 in float64.  Results are the same bits for every ``n_threads``:
     BLAS runs single-threaded and fastloss's threads take fixed chunks of the products
-    (see :mod:`fastloss.linear`).
+    (the contract, ``docs/contract.md``, says what is guaranteed).
 
     {parameters}
 
@@ -277,9 +277,9 @@ class LinearCrossEntropy:
             ``None``: OpenMP's default; ``-1``: every core; ``k``: ``k`` threads.  The
             same bits for every thread count.
         block_rows : int, optional
-            Rows of logits per block (default: :func:`block_rows`, from the shapes and
-            the dtype).  Another block size gives other rounding of the gradients'
-            sums.
+            Rows of logits per block (default: ``fastloss.linear.block_rows(N, V,
+            dtype)``, from the shapes and the dtype).  Another block size rounds the
+            gradients' sums differently.
 
         Returns
         -------

@@ -430,7 +430,7 @@ def cross_entropy(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: 
     return cross_entropy_op(x, y, weight, ignore_index, label_smoothing, reduction)
 
 
-# ------------------------------------------------------------------ linear + cross-entropy ----
+# -------------------------------------------------------------- linear + cross-entropy ----
 # fastloss.LinearCrossEntropy on the tensors' memory: (N, H) rows, a (V, H) weight, an
 # optional (V,) bias, (N,) int64 labels.  "mean" and "sum" compute the value and the three
 # gradients in the forward pass (the logits' gradient exists one block at a time only, so
