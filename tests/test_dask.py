@@ -54,7 +54,8 @@ def test_evaluate_equals_the_in_memory_call(loss):
 
 def test_evaluate_is_lazy_and_computes_a_float():
     rng = np.random.default_rng(0)
-    x = da.from_array(rng.normal(size=(5000, 3)), chunks=(1024, 3))
+    # row chunks of 4096 (the last shorter): the in-memory call's bits (docs/contract.md)
+    x = da.from_array(rng.normal(size=(5000, 3)), chunks=(4096, 3))
     value = fdask.evaluate(fastloss.MSE(), x, da.zeros_like(x))
     assert isinstance(value, da.Array) and value.shape == () and value.dtype == np.float64
     got = value.compute()

@@ -93,7 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="no progress on stderr (a bar on a terminal, else a line per case)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the random inputs")
 
-    _cli_eval.add_parser(sub)
+    _cli_eval.add_parser(sub, _positive_int)
 
     sub.add_parser("config", help="show the build configuration (fastloss.show_config())",
                    description="Print fastloss.show_config(): compiler, flags, SIMD level, "

@@ -502,8 +502,9 @@ class _Progress:
 
 # ------------------------------------------------------------------ the command ----
 
-def add_parser(sub) -> argparse.ArgumentParser:
-    """The ``eval`` subcommand's parser (its arguments are checked in `run`)."""
+def add_parser(sub, positive_int) -> argparse.ArgumentParser:
+    """The ``eval`` subcommand's parser (its arguments are checked in `run`);
+    positive_int parses the counts (the command line's shared argument type)."""
     p = sub.add_parser(
         "eval", help="evaluate a loss over files, streamed in batches",
         description="Evaluate a loss of the table over arrays in files (.npy, "
@@ -525,10 +526,10 @@ def add_parser(sub) -> argparse.ArgumentParser:
                         ".npy file for an array (class_weight=w.npy)")
     p.add_argument("--reduction", choices=("mean", "sum"), default="mean",
                    help="the weighted mean (default) or sum, as the loss computes them")
-    p.add_argument("--batch-size", type=_rows, metavar="ROWS",
+    p.add_argument("--batch-size", type=positive_int, metavar="ROWS",
                    help=f"rows per batch (default: {DEFAULT_BUDGET // 2**20} MiB of data "
                         f"per batch, rounded down to a multiple of {ROW_MULTIPLE} rows)")
-    p.add_argument("--threads", type=_rows, metavar="N",
+    p.add_argument("--threads", type=positive_int, metavar="N",
                    help="threads of the kernels (default: OpenMP's)")
     p.add_argument("--json", action="store_true",
                    help="print a JSON object (value, loss, rows, seconds, ...) on stdout")
@@ -538,16 +539,6 @@ def add_parser(sub) -> argparse.ArgumentParser:
                                "terminal)")
     progress.add_argument("--no-progress", dest="progress", action="store_false")
     return p
-
-
-def _rows(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1; got {value}")
-    return value
 
 
 def default_batch_rows(row_bytes: int, budget: int = DEFAULT_BUDGET) -> int:
