@@ -315,8 +315,8 @@ class LinearCrossEntropy:
     # -------------------------------------------------------------- the call ----
 
     def _run(self, grad, hidden, weight, target, bias, sample_weight, reduction, n_threads,
-             rows, checked_weights_=False):
-        """One call.  checked_weights_: sample_weight is an (N,) array of the compute
+             rows, signed_weights=False):
+        """One call.  signed_weights: sample_weight is an (N,) array of the compute
         dtype used as it is, of any sign (fastloss.torch's backward of "none", whose
         incoming gradient weighs the rows)."""
         x = as_float(hidden, "hidden")
@@ -366,7 +366,7 @@ class LinearCrossEntropy:
         cw_sum = float(ce.class_weight.sum()) if cw is not None else float(v)
         if sample_weight is None:
             sw = None
-        elif checked_weights_:
+        elif signed_weights:
             sw = sample_weight
         else:
             sw, _, _ = checked_weights(sample_weight, dtype, (n,), nt)

@@ -468,7 +468,7 @@ def linear_ce_run(x: Tensor, w: Tensor, y: Tensor, b: Optional[Tensor],
                                    n_threads=n_threads), xa.dtype)
         sw = None if row_weight is None else np.ascontiguousarray(array(row_weight))
         v, grads = fl._run(True, xa, wa, ya, ba, sw, reduction, n_threads, None,
-                           checked_weights_=sw is not None)
+                           signed_weights=sw is not None)
         gb = torch.from_numpy(grads[2]) if b is not None else x.new_empty(0)
         return (value_tensor(v, xa.dtype), torch.from_numpy(grads[0]),
                 torch.from_numpy(grads[1]), gb)
