@@ -26,6 +26,7 @@ from pathlib import Path
 SKIP_MODULES = {
     "losses": "its names are fastloss's own (fastloss.MSE, ...), documented there",
     "accumulate": "its one class is fastloss's own (fastloss.Accumulator), documented there",
+    "linear": "its one class is fastloss's own (fastloss.LinearCrossEntropy), documented there",
     "bench": "reference implementations for the tests and the benchmark suite",
 }
 FOLDER = "api"
@@ -104,7 +105,9 @@ def write_pages(srcdir: Path, mock_imports=()) -> list[str]:
                 [".. currentmodule:: fastloss", ""] + _title(f"fastloss.{name}")
                 + ([f".. autoclass:: {name}", ""] + _methods(obj)
                    if issubclass(obj, fastloss.Loss) else
-                   [f".. autoclass:: {name}", "   :members:", ""]))
+                   [f".. autoclass:: {name}", "   :members:"]
+                   + (["   :special-members: __call__"] if "__call__" in vars(obj) else [])
+                   + [""]))
         elif callable(obj):
             pages[f"fastloss.{name}"] = ([".. currentmodule:: fastloss", ""]
                                          + _title(f"fastloss.{name}")

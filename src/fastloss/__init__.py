@@ -11,7 +11,8 @@ __version__ = "0.1.0"
 
 from ._config import show_config
 from .accumulate import Accumulator
+from .linear import LinearCrossEntropy
 from .losses import *  # noqa: F401,F403  (the table's classes and functions)
 from .losses import __all__ as _losses_all
 
-__all__ = [*_losses_all, "Accumulator", "show_config", "__version__"]
+__all__ = [*_losses_all, "Accumulator", "LinearCrossEntropy", "show_config", "__version__"]

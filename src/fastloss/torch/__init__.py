@@ -12,11 +12,12 @@ Modules (subclasses of their torch.nn counterparts, so constructors, buffers, st
 and ``isinstance`` checks are PyTorch's): :class:`MSELoss`, :class:`L1Loss`,
 :class:`HuberLoss`, :class:`SmoothL1Loss`, :class:`CrossEntropyLoss`,
 :class:`BCEWithLogitsLoss`, :class:`BCELoss`, :class:`KLDivLoss`, :class:`PoissonNLLLoss`,
-and :class:`PseudoHuberLoss`, which PyTorch lacks.  Functions, named and called as in
-torch.nn.functional: :func:`mse_loss`, :func:`l1_loss`, :func:`huber_loss`,
+and, which PyTorch lacks, :class:`PseudoHuberLoss` and :class:`LinearCrossEntropyLoss`
+(cross-entropy of a linear layer's output without its logits).  Functions, named and
+called as in torch.nn.functional: :func:`mse_loss`, :func:`l1_loss`, :func:`huber_loss`,
 :func:`smooth_l1_loss`, :func:`cross_entropy`, :func:`binary_cross_entropy_with_logits`,
 :func:`binary_cross_entropy`, :func:`kl_div`, :func:`poisson_nll_loss`,
-:func:`pseudo_huber_loss`.
+:func:`pseudo_huber_loss`, :func:`linear_cross_entropy`.
 
 How it works
 ------------
@@ -101,15 +102,17 @@ if not hasattr(_torch.library, "register_autograd"):        # pragma: no cover
                       f"found {_torch.__version__}")
 
 from .functional import (binary_cross_entropy, binary_cross_entropy_with_logits,
-                         cross_entropy, huber_loss, kl_div, l1_loss, mse_loss,
+                         cross_entropy, huber_loss, kl_div, l1_loss, linear_cross_entropy,
+                         mse_loss,
                          poisson_nll_loss, pseudo_huber_loss, smooth_l1_loss)
 from ._ops import empty_cache
 from .modules import (BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, HuberLoss, KLDivLoss,
-                      L1Loss, MSELoss, PoissonNLLLoss, PseudoHuberLoss, SmoothL1Loss)
+                      L1Loss, LinearCrossEntropyLoss, MSELoss, PoissonNLLLoss,
+                      PseudoHuberLoss, SmoothL1Loss)
 
 __all__ = ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "PseudoHuberLoss",
            "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "KLDivLoss",
-           "PoissonNLLLoss",
+           "PoissonNLLLoss", "LinearCrossEntropyLoss",
            "mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "pseudo_huber_loss",
            "cross_entropy", "binary_cross_entropy_with_logits", "binary_cross_entropy",
-           "kl_div", "poisson_nll_loss", "empty_cache"]
+           "kl_div", "poisson_nll_loss", "linear_cross_entropy", "empty_cache"]

@@ -48,6 +48,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .. import linear as _linear
 from .. import losses as _fl
 
 FAST = (torch.float32, torch.float64)
@@ -427,3 +428,161 @@ def cross_entropy(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_index: 
     if x.requires_grad and torch.is_grad_enabled():
         return cross_entropy_vg_op(x, y, weight, ignore_index, label_smoothing, reduction)[0]
     return cross_entropy_op(x, y, weight, ignore_index, label_smoothing, reduction)
+
+
+# -------------------------------------------------------------- linear + cross-entropy ----
+# fastloss.LinearCrossEntropy on the tensors' memory: (N, H) rows, a (V, H) weight, an
+# optional (V,) bias, (N,) int64 labels.  "mean" and "sum" compute the value and the three
+# gradients in the forward pass (the logits' gradient exists one block at a time only, so
+# nothing is left to do in backward but a scaling); "none" computes the values in forward
+# and, in backward, the gradients of sum(g * values) for the incoming g (one more product:
+# the per-row weights g are known only then).
+
+def _linear_loss(weight: Optional[Tensor], ignore_index: int, label_smoothing: float):
+    key = ("linear", ignore_index, label_smoothing,
+           None if weight is None else _tensor_key(weight))
+    return _losses.get(key, lambda: _linear.LinearCrossEntropy(
+        class_weight=None if weight is None else array(weight), ignore_index=ignore_index,
+        label_smoothing=label_smoothing), held=weight)
+
+
+def _torch_linear_ce(x, w, y, b, cw, ignore_index, label_smoothing, reduction):
+    return F.cross_entropy(F.linear(x, w, b), y, weight=cw, ignore_index=ignore_index,
+                           reduction=reduction, label_smoothing=label_smoothing)
+
+
+def linear_ce_run(x: Tensor, w: Tensor, y: Tensor, b: Optional[Tensor],
+                  cw: Optional[Tensor], ignore_index: int, label_smoothing: float,
+                  reduction: str, grad: bool, row_weight: Optional[Tensor] = None):
+    """The value, or (value, grad_x, grad_w, grad_b) (grad_b empty without a bias).
+    row_weight: "none"'s backward, the incoming gradient as per-row weights (any sign);
+    then reduction is "sum".  Data fastloss rejects (a label out of range, a negative
+    class weight) is computed, or rejected, by PyTorch."""
+    xa, wa, ya = array(x), array(w), array(y)
+    ba = None if b is None else array(b)
+    n_threads = torch.get_num_threads()
+    try:
+        fl = _linear_loss(cw, ignore_index, label_smoothing)
+        if not grad:
+            return value_tensor(fl(xa, wa, ya, bias=ba, reduction=reduction,
+                                   n_threads=n_threads), xa.dtype)
+        sw = None if row_weight is None else np.ascontiguousarray(array(row_weight))
+        v, grads = fl._run(True, xa, wa, ya, ba, sw, reduction, n_threads, None,
+                           signed_weights=sw is not None)
+        gb = torch.from_numpy(grads[2]) if b is not None else x.new_empty(0)
+        return (value_tensor(v, xa.dtype), torch.from_numpy(grads[0]),
+                torch.from_numpy(grads[1]), gb)
+    except ValueError:
+        def fn(xx, ww, bb):
+            per = _torch_linear_ce(xx, ww, y, bb, cw, ignore_index, label_smoothing,
+                                   "none" if row_weight is not None else reduction)
+            return per if row_weight is None else (per * row_weight).sum()
+        if not grad:
+            with torch.no_grad():
+                return fn(x, w, b).detach().clone()
+        with torch.enable_grad():
+            zs = [t.detach().requires_grad_() if t is not None else None for t in (x, w, b)]
+            v = fn(*zs)
+            gs = torch.autograd.grad(v.sum(), [z for z in zs if z is not None])
+        gb = gs[2] if b is not None else x.new_empty(0)
+        return v.detach().clone(), gs[0], gs[1], gb
+
+
+def _linear_fake(x, w, y, b, cw, ignore_index, label_smoothing, reduction):
+    return x.new_empty(x.shape[:1]) if reduction == "none" else x.new_empty(())
+
+
+@torch.library.custom_op("fastloss::linear_cross_entropy_vg", mutates_args=(),
+                         device_types="cpu")
+def linear_ce_vg_op(x: Tensor, w: Tensor, y: Tensor, b: Optional[Tensor],
+                    cw: Optional[Tensor], ignore_index: int, label_smoothing: float,
+                    reduction: str) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    return linear_ce_run(x, w, y, b, cw, ignore_index, label_smoothing, reduction, True)
+
+
+@linear_ce_vg_op.register_fake
+def _(x, w, y, b, cw, ignore_index, label_smoothing, reduction):
+    return (_linear_fake(x, w, y, b, cw, ignore_index, label_smoothing, reduction),
+            x.new_empty(x.shape), w.new_empty(w.shape),
+            w.new_empty(w.shape[:1] if b is not None else (0,)))
+
+
+@torch.library.custom_op("fastloss::linear_cross_entropy", mutates_args=(),
+                         device_types="cpu")
+def linear_ce_op(x: Tensor, w: Tensor, y: Tensor, b: Optional[Tensor], cw: Optional[Tensor],
+                 ignore_index: int, label_smoothing: float, reduction: str) -> Tensor:
+    return linear_ce_run(x, w, y, b, cw, ignore_index, label_smoothing, reduction, False)
+
+
+linear_ce_op.register_fake(_linear_fake)
+
+
+def _linear_setup_context(ctx, inputs, output):
+    _, gx, gw, gb = output
+    ctx.set_materialize_grads(False)
+    ctx.mark_non_differentiable(gx, gw, gb)
+    ctx.save_for_backward(gx, gw, gb)
+    ctx.has_bias = inputs[3] is not None
+
+
+def _linear_op_backward(ctx, g_value, _gx, _gw, _gb):
+    if torch.is_grad_enabled():
+        raise RuntimeError(DOUBLE_BACKWARD)
+    gx, gw, gb = ctx.saved_tensors
+    return (gx * g_value, gw * g_value, None, gb * g_value if ctx.has_bias else None,
+            None, None, None, None)
+
+
+linear_ce_vg_op.register_autograd(_linear_op_backward, setup_context=_linear_setup_context)
+
+
+class _LinearFused(torch.autograd.Function):
+    """Eager mode's node for fused linear + cross-entropy (see linear_ce_run)."""
+
+    @staticmethod
+    def forward(ctx, x, w, b, y, cw, ignore_index, label_smoothing, reduction):
+        ctx.reduction = reduction
+        ctx.args = (y, cw, ignore_index, label_smoothing)
+        ctx.has_bias = b is not None
+        if reduction == "none":
+            ctx.save_for_backward(x, w, b)
+            return linear_ce_run(x, w, y, b, cw, ignore_index, label_smoothing, reduction,
+                                 False)
+        value, gx, gw, gb = linear_ce_run(x, w, y, b, cw, ignore_index, label_smoothing,
+                                          reduction, True)
+        ctx.save_for_backward(gx, gw, gb)
+        return value
+
+    @staticmethod
+    def backward(ctx, g):
+        if torch.is_grad_enabled():
+            raise RuntimeError(DOUBLE_BACKWARD)
+        if ctx.reduction == "none":
+            x, w, b = ctx.saved_tensors
+            y, cw, ignore_index, label_smoothing = ctx.args
+            _, gx, gw, gb = linear_ce_run(x, w, y, b, cw, ignore_index, label_smoothing,
+                                          "sum", True, row_weight=g.to(x.dtype).contiguous())
+        else:
+            gx, gw, gb = ctx.saved_tensors
+            if not (g.dim() == 0 and g.item() == 1.0):
+                gx, gw, gb = gx * g, gw * g, gb * g
+        return gx, gw, gb if ctx.has_bias else None, None, None, None, None, None
+
+
+def linear_cross_entropy(x: Tensor, w: Tensor, y: Tensor, b: Optional[Tensor],
+                         cw: Optional[Tensor], ignore_index: int, label_smoothing: float,
+                         reduction: str) -> Tensor:
+    """fastloss.LinearCrossEntropy on tensors the kernels take (checked by the caller)."""
+    needs = torch.is_grad_enabled() and (x.requires_grad or w.requires_grad
+                                         or (b is not None and b.requires_grad))
+    args = (ignore_index, label_smoothing, reduction)
+    if (all(type(t) in PLAIN for t in (x, w) + ((b,) if b is not None else ()))
+            and not torch.compiler.is_compiling()):
+        if needs:
+            return _LinearFused.apply(x, w, b, y, cw, *args)
+        return linear_ce_run(x, w, y, b, cw, *args, False)
+    if needs:
+        if reduction == "none":     # traced: PyTorch's own graph (per-row weights)
+            return _torch_linear_ce(x, w, y, b, cw, *args)
+        return linear_ce_vg_op(x, w, y, b, cw, *args)[0]
+    return linear_ce_op(x, w, y, b, cw, *args)

@@ -23,7 +23,7 @@ from . import _ops
 
 __all__ = ["mse_loss", "l1_loss", "huber_loss", "smooth_l1_loss", "pseudo_huber_loss",
            "cross_entropy", "binary_cross_entropy_with_logits", "binary_cross_entropy",
-           "kl_div", "poisson_nll_loss"]
+           "kl_div", "poisson_nll_loss", "linear_cross_entropy"]
 
 _REDUCTIONS = ("mean", "sum", "none")
 _DTYPES = _ops.FAST + _ops.HALF
@@ -336,3 +336,46 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
                                   float(label_smoothing), reduction)
     return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
                            reduction=reduction, label_smoothing=label_smoothing)
+
+
+# ------------------------------------------------------------------ linear + classes ----
+
+def linear_cross_entropy(input: Tensor, weight: Tensor, target: Tensor,
+                         bias: Optional[Tensor] = None, class_weight: Optional[Tensor] = None,
+                         ignore_index: int = -100, reduction: str = "mean",
+                         label_smoothing: float = 0.0) -> Tensor:
+    """``F.cross_entropy(F.linear(input, weight, bias), target, weight=class_weight, ...)``
+    without the logits (:class:`fastloss.LinearCrossEntropy`): only a block of rows of
+    logits exists at a time, forward and backward.
+
+    ``input`` ``(N, H)`` (or ``(..., H)`` with ``target`` ``(...)``), ``weight``
+    ``(V, H)`` and ``bias`` ``(V,)`` as in ``torch.nn.Linear``, ``target`` int64 class
+    indices; ``class_weight``, ``ignore_index``, ``reduction`` and ``label_smoothing`` as
+    ``weight``, ... of ``torch.nn.functional.cross_entropy``.  Gradients flow to
+    ``input``, ``weight`` and ``bias``.  With ``"mean"`` and ``"sum"`` the forward pass
+    computes the gradients too (backward only scales them); with ``"none"`` backward
+    computes them (one more product).  Tensors fastloss cannot take (another device or
+    dtype, float16/bfloat16, a class weight or target that needs a gradient) go to
+    PyTorch's ``cross_entropy(linear(...))``, which then builds the logits.  "mean" over
+    rows that are all ignored gives 0 (PyTorch: NaN)."""
+    if (reduction in _REDUCTIONS and type(ignore_index) is int
+            and type(label_smoothing) in (float, int)
+            and isinstance(input, Tensor) and isinstance(weight, Tensor)
+            and input.dtype in _ops.FAST and input.dim() >= 1 and weight.dim() == 2
+            and isinstance(target, Tensor) and target.dtype is torch.int64 and target.is_cpu
+            and target.shape == input.shape[:-1]
+            and _takes(input, class_weight) and _takes(weight, class_weight)
+            and weight.dtype is input.dtype
+            and (bias is None or (_takes(bias, class_weight) and bias.dtype is input.dtype))):
+        x = input if input.dim() == 2 else input.reshape(-1, input.shape[-1])
+        y = target.reshape(-1)
+        try:
+            value = _ops.linear_cross_entropy(x, weight, y, bias, class_weight, ignore_index,
+                                              float(label_smoothing), reduction)
+        except ValueError:          # shapes PyTorch rejects too: PyTorch's error
+            pass
+        else:
+            return value.reshape(target.shape) if reduction == "none" else value
+    return F.cross_entropy(F.linear(input, weight, bias), target, weight=class_weight,
+                           ignore_index=ignore_index, reduction=reduction,
+                           label_smoothing=label_smoothing)

@@ -8,6 +8,7 @@ fastloss.torch.functional with the module's options.
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -16,7 +17,7 @@ from . import functional as _F
 
 __all__ = ["MSELoss", "L1Loss", "HuberLoss", "SmoothL1Loss", "PseudoHuberLoss",
            "CrossEntropyLoss", "BCEWithLogitsLoss", "BCELoss", "KLDivLoss",
-           "PoissonNLLLoss"]
+           "PoissonNLLLoss", "LinearCrossEntropyLoss"]
 
 
 def _doc(name: str, fn: str, extra: str = "") -> str:
@@ -126,3 +127,42 @@ class PoissonNLLLoss(torch.nn.PoissonNLLLoss):
     def forward(self, log_input: Tensor, target: Tensor) -> Tensor:
         return _F.poisson_nll_loss(log_input, target, log_input=self.log_input,
                                    full=self.full, eps=self.eps, reduction=self.reduction)
+
+
+class LinearCrossEntropyLoss(torch.nn.Module):
+    """``torch.nn.CrossEntropyLoss`` of a linear layer's output, without the logits:
+    ``loss(input, weight, target, bias=None)`` is
+    :func:`fastloss.torch.linear_cross_entropy` (:class:`fastloss.LinearCrossEntropy`),
+    i.e. ``cross_entropy(linear(input, weight, bias), target)`` with only a block of
+    logits at a time.  Typically ``loss(hidden, model.lm_head.weight, target)``.
+
+    Parameters: ``weight`` (class weights, a buffer as in ``CrossEntropyLoss``),
+    ``ignore_index`` (default -100), ``reduction`` ("mean", "sum" or "none") and
+    ``label_smoothing`` (in [0, 1]).
+    """
+
+    __constants__ = ["ignore_index", "reduction", "label_smoothing"]
+
+    def __init__(self, weight: Optional[Tensor] = None, ignore_index: int = -100,
+                 reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        if reduction not in ("mean", "sum", "none"):
+            raise ValueError(f"{reduction} is not a valid value for reduction")
+        if not (isinstance(label_smoothing, (int, float)) and 0.0 <= label_smoothing <= 1.0):
+            raise ValueError(f"label_smoothing must be in [0, 1]; got {label_smoothing!r}")
+        super().__init__()
+        self.register_buffer("weight", weight)
+        self.weight: Optional[Tensor]
+        self.ignore_index = int(ignore_index)
+        self.reduction = reduction
+        self.label_smoothing = float(label_smoothing)
+
+    def forward(self, input: Tensor, weight: Tensor, target: Tensor,
+                bias: Optional[Tensor] = None) -> Tensor:
+        return _F.linear_cross_entropy(input, weight, target, bias, class_weight=self.weight,
+                                       ignore_index=self.ignore_index,
+                                       reduction=self.reduction,
+                                       label_smoothing=self.label_smoothing)
+
+    def extra_repr(self) -> str:
+        return (f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing}")
