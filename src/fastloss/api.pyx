@@ -34,7 +34,7 @@ cdef extern from "Python.h":
     const Py_ssize_t PY_SSIZE_T_MAX
 
 from fastloss._kernels.blocks cimport (VALUE, GRAD, HESS, FLAG_NONE, FLAG_NO_MEMORY,
-                                       fl_omp_max_threads, fl_omp_num_procs)
+                                       PARALLEL_MIN, fl_omp_max_threads, fl_omp_num_procs)
 from fastloss._kernels.entries cimport (
     PointwiseArgs, SoftmaxArgs, LabelArgs, Rows, PointwiseEntry, SoftmaxEntry,
     WeightsEntry, LabelsEntry, NegativeEntry, FL_ENTRY_POINTWISE, FL_ENTRY_SOFTMAX,
@@ -78,9 +78,14 @@ cdef NegativeEntry first_negative = NULL
 
 # ------------------------------------------------------------------ shared checks ----
 
-cdef inline int resolve_threads(int n_threads) noexcept nogil:
-    """The Python API's rule (fastloss._validation.resolve_threads): 0 is its None."""
+cdef inline int resolve_threads(int n_threads, Py_ssize_t n_elements) noexcept nogil:
+    """The Python API's rule (fastloss._validation.resolve_threads; 0 is its None) for a
+    call over n_elements.  Below PARALLEL_MIN elements a call runs on the calling thread
+    whatever the count (blocks.pxd, team_size), so the OpenMP queries, which cost a system
+    call each (most of a small call's time), are left out there."""
     cdef int procs
+    if n_threads == 1 or n_elements < PARALLEL_MIN:
+        return 1
     if n_threads == 0:
         return fl_omp_max_threads()
     procs = fl_omp_num_procs()
@@ -199,7 +204,7 @@ cdef int pointwise(int loss, int mode, int reduction, Py_ssize_t n, const floati
     if pos_weight != NULL and (not flags & TAKES_POS_WEIGHT or pos_weight_len < 1
                                or bad_weights(pos_weight, pos_weight_len)):
         return FL_EBADARG
-    nt = resolve_threads(n_threads)
+    nt = resolve_threads(n_threads, n)
     if sample_weight == NULL:
         total_w = n
     else:
@@ -299,7 +304,7 @@ cdef int softmax(int kind, bint is_ce, bint with_labels, int mode, int reduction
     if class_weight != NULL and bad_weights(class_weight, n_classes):
         return FL_EBADARG
     cw_sum = numpy_sum(class_weight, n_classes) if class_weight != NULL else <double>n_classes
-    nt = resolve_threads(n_threads)
+    nt = resolve_threads(n_threads, n_rows * n_classes)
     if sample_weight == NULL:
         total_w = n_rows
     else:
