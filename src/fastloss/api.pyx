@@ -23,6 +23,14 @@ signatures, which tests/test_capi.py freezes: they are an ABI).
 From Python, this module offers the numbers of the constants (``POINTWISE``, ``SOFTMAX``,
 ``MODES``, ``REDUCTIONS``, ``STATUS``), the instruction-set ``level`` its kernels run at,
 and ``pointwise_table()``, the pointwise kernels with the parameters each reads.
+
+Examples
+--------
+>>> import fastloss.api
+>>> fastloss.api.POINTWISE["mse"], fastloss.api.MODES["value_and_grad"]
+(0, 3)
+>>> fastloss.api.strerror(fastloss.api.STATUS["FL_ELABEL"])
+'a class label is neither in [0, n_classes) nor ignore_index'
 """
 from cython cimport floating
 from libc.math cimport isfinite
@@ -453,6 +461,9 @@ def _bind(kernels):
     first_negative = <NegativeEntry>entry(_checks.ENTRIES, "first_negative", FL_ENTRY_NEGATIVE)
 
 
+__all__ = ["API_VERSION", "level", "POINTWISE", "SOFTMAX", "MODES", "REDUCTIONS", "STATUS",
+           "pointwise_table", "strerror"]
+
 if (VALUE, VALUE | GRAD, GRAD | HESS) != (FL_VALUE, FL_VALUE_GRAD, FL_GRAD_HESS):
     raise ImportError("fastloss.api: the kernels' mode numbers are not the public ones")
 _bind(_dispatch.kernels)
@@ -468,8 +479,11 @@ API_VERSION = FL_API_VERSION
 POINTWISE = {name: i for i, (name, _) in enumerate(_POINTWISE)}
 #: Dense-target softmax kernels (their kinds' names) -> the public number of fl_softmax_*.
 SOFTMAX = {name: i for i, (name, _) in enumerate(_SOFTMAX)}
+#: Modes (what a call computes) -> FL_VALUE, FL_VALUE_GRAD, FL_GRAD_HESS.
 MODES = {"value": FL_VALUE, "value_and_grad": FL_VALUE_GRAD, "grad_hess": FL_GRAD_HESS}
+#: Reductions -> FL_MEAN, FL_SUM, FL_NONE.
 REDUCTIONS = {"mean": FL_MEAN, "sum": FL_SUM, "none": FL_NONE}
+#: Status codes, by their names in fastloss/api.pxd.
 STATUS = {"FL_OK": FL_OK, "FL_EBADARG": FL_EBADARG, "FL_ELABEL": FL_ELABEL,
           "FL_EDATA": FL_EDATA, "FL_ENOMEM": FL_ENOMEM}
 
@@ -477,12 +491,19 @@ STATUS = {"FL_OK": FL_OK, "FL_EBADARG": FL_EBADARG, "FL_ELABEL": FL_ELABEL,
 def pointwise_table():
     """The pointwise kernels of the C API: a list of dicts with the kernel's ``name``, its
     public number ``id``, and whether it reads ``delta`` (param), ``pos_weight``, and
-    requires ``count`` targets (>= 0)."""
+    requires ``count`` targets (>= 0).
+
+    Examples
+    --------
+    >>> import fastloss.api
+    >>> fastloss.api.pointwise_table()[2]
+    {'name': 'pseudo_huber', 'id': 2, 'delta': True, 'pos_weight': False, 'count': False}
+    """
     return [{"name": name, "id": i, "delta": bool(flags & TAKES_DELTA),
              "pos_weight": bool(flags & TAKES_POS_WEIGHT), "count": bool(flags & COUNT_TARGET)}
             for i, (name, flags) in enumerate(_POINTWISE)]
 
 
 def strerror(int status):
-    """fl_strerror(status) as a Python string."""
+    """``fl_strerror(status)``: what a status code means, as a Python string."""
     return fl_strerror(status).decode()
