@@ -165,6 +165,19 @@ def test_constants_are_frozen(ds):
     assert ds.strerror(99) == "unknown status"
 
 
+def test_declarations_ship_with_the_package():
+    """fastloss/api.pxd is installed next to the module (the wheel ships it) and
+    fastloss.get_include() is the folder a build puts on Cython's include path for it."""
+    pxd = Path(api.__file__).with_name("api.pxd")
+    assert pxd.is_file()
+    assert Path(fastloss.get_include(), "fastloss", "api.pxd").resolve() == pxd.resolve()
+    text = pxd.read_text()
+    for name in SIGNATURES:
+        assert f"cdef {'const char*' if name == 'fl_strerror' else 'int'} {name}(" in text
+    assert "cimport fastloss._kernels" not in text and "_kernels" not in text, \
+        "api.pxd must not cimport internal declarations, which the wheel does not ship"
+
+
 def test_runs_the_dispatched_level():
     assert api.level == _dispatch.kernels.level
 
@@ -264,6 +277,19 @@ def test_pointwise_equals_the_python_api(ds, loss, dtype, rng):
             for reduction in REDUCTIONS:
                 check_same(mode, reduction, c_pointwise(ds, loss, mode, reduction, x, t, w),
                            py_call(loss, mode, reduction, x, t, w))
+
+
+@pytest.mark.parametrize("from_logits", [True, False])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pos_weight_over_the_last_axis(ds, from_logits, dtype, rng):
+    """BinaryCrossEntropy's pos_weight of shape (C,): element i uses pos_weight[i % C]."""
+    loss = fastloss.BinaryCrossEntropy(from_logits=from_logits,
+                                       pos_weight=[0.5, 1.0, 2.0, 3.0, 0.0, 1.5, 4.0])
+    x, t, w = pointwise_case(loss, dtype, (600, 7), rng, "row")
+    for mode in MODES:
+        for reduction in REDUCTIONS:
+            check_same(mode, reduction, c_pointwise(ds, loss, mode, reduction, x, t, w),
+                       py_call(loss, mode, reduction, x, t, w))
 
 
 @pytest.mark.parametrize("loss", [fastloss.MSE(), fastloss.PoissonNLL(),

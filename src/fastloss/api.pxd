@@ -6,9 +6,10 @@
 # the Python API, with the same validation and the same arithmetic, so its results equal
 # the Python API's bit for bit; it never raises and returns a status code (FL_OK or one
 # of the errors below) instead.  Nothing is written to an output unless the status is
-# FL_OK.  The functions are exported through Cython's C-API capsules
-# (fastloss.api.__pyx_capi__): a downstream module cimports them and needs no linking and
-# no header, only fastloss installed when it is compiled and when it runs.
+# FL_OK (one exception: labels that another thread changes during the call give
+# FL_ELABEL after the outputs were written).  The functions are exported through Cython's
+# C-API capsules (fastloss.api.__pyx_capi__): a downstream module cimports them and needs
+# no linking and no header, only fastloss installed when it is compiled and when it runs.
 #
 # This file is an ABI: the functions' signatures (their capsule names) and the constants
 # below never change within API version 1 (tests/test_capi.py freezes them).  New
