@@ -443,6 +443,8 @@ def _bind(kernels):
     global ce_index_kind
     numbers = kernels.pointwise.KERNELS
     kinds = kernels.softmax.KINDS
+    if len(_POINTWISE) != N_POINTWISE or len(_SOFTMAX) != N_SOFTMAX:
+        raise ImportError("fastloss.api: N_POINTWISE / N_SOFTMAX do not match the tables")
     for i, (name, flags) in enumerate(_POINTWISE):
         if name not in numbers:
             raise ImportError(f"fastloss.api: kernel {name!r} is missing from "
