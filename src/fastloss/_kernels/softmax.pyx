@@ -849,7 +849,7 @@ cdef inline Rows rows_of(object arr):
 cdef double run_softmax(const Args* a, Py_ssize_t n_rows, int n_threads,
                         Py_ssize_t* flag) noexcept nogil:
     """A call over n_rows rows as fastloss.api makes it (entries.pxd, SoftmaxEntry): the
-    same blocks, scratch, reduction and threads as `softmax` below (which uses it)."""
+    same blocks, scratch, reduction and threads as `softmax` below."""
     cdef size_t scratch_bytes = scratch_values(a) * (sizeof(float) if a.float32
                                                      else sizeof(double))
     return blocked_sum(softmax_block, a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
