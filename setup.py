@@ -12,6 +12,9 @@ fastloss):
 * ``fastloss._kernels.probes_<level>``: the test and benchmark hooks, per level, loaded
   only when asked for.
 * ``fastloss._kernels.cpu`` and ``fastloss._kernels.checks``: compiled once, baseline.
+* ``fastloss.api``: the C-level API (_build.PUBLIC), compiled once, baseline; it calls the
+  dispatched level's kernels through the C entry points they export (entries.pxd).  Its
+  declarations, src/fastloss/api.pxd, ship in the wheel (pyproject's package-data).
 
 Generated code
 --------------
@@ -188,6 +191,12 @@ def extensions():
                               quiet=True)
     for name in BUILD.SINGLE:
         ext = Extension(f"fastloss._kernels.{name}", [f"{KERNELS}/{name}.pyx"],
+                        include_dirs=include, define_macros=macros)
+        exts += cythonize([ext], build_dir="build/cython/single",
+                          compiler_directives=DIRECTIVES, include_path=cython_include,
+                          quiet=True)
+    for name in BUILD.PUBLIC:
+        ext = Extension(f"fastloss.{name}", [f"src/fastloss/{name}.pyx"],
                         include_dirs=include, define_macros=macros)
         exts += cythonize([ext], build_dir="build/cython/single",
                           compiler_directives=DIRECTIVES, include_path=cython_include,

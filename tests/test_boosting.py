@@ -426,6 +426,7 @@ def test_lightgbm_column_ordered_blocks_cover_every_row(n, rng):
                          ids=["rows", "elements"])
 def test_a_hessian_scale_multiplies_every_hessian_value(loss, shape, rng):
     """Larger than a block of the column-ordered path, and than a kernel's tile."""
+    pytest.importorskip("xgboost")
     x, y = _case(loss, rng, shape[0])
     x = x.astype(np.float32)
     w = rng.random(shape[0])
@@ -444,6 +445,7 @@ def _address(a):
 def test_results_are_never_overwritten_and_released_ones_are_reused(mod, layout, rng):
     """The objectives write into the last call's arrays only when nothing holds them any
     more (the libraries drop the results before calling again)."""
+    pytest.importorskip(mod.__name__.split(".")[1])
     obj = mod.objective(fastloss.CrossEntropy(), hess_scale=2.0)
     y = rng.integers(0, K, 500)
     x1, x2 = (np.asarray(rng.normal(size=(500, K)), order=layout) for _ in range(2))

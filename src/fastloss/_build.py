@@ -39,6 +39,10 @@ PROBES = "probes"
 #: pre-passes over the data (checks), fast recognition of plain arrays (layout), exact
 #: sums for the accumulators (exact).
 SINGLE = ("cpu", "checks", "layout", "exact")
+#: Public modules of the package itself, compiled once (baseline): fastloss.<name> from
+#: src/fastloss/<name>.pyx.  api: the C-level API (its declarations, fastloss/api.pxd, ship
+#: in the wheel; its kernels are the dispatched level's, see api.pyx).
+PUBLIC = ("api",)
 
 #: GCC / Clang flags of every module.  -fno-math-errno lets sqrt be one instruction and
 #: -fno-trapping-math lets selects become vector blends; neither changes a computed value

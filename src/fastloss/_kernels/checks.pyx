@@ -17,6 +17,8 @@ from .blocks cimport (BLOCK_MIN, FLAG_NO_MEMORY, blocked_sum, vsum, fl_exact, fl
                       fl_exact_scale, fl_exact_round, fl_exact_merge)
 
 from .arrays cimport data_or_null, exact_in, exact_out
+from .entries cimport (LabelArgs, FL_ENTRY_WEIGHTS, FL_ENTRY_LABELS, FL_ENTRY_NEGATIVE)
+from cpython.pycapsule cimport PyCapsule_New
 
 cnp.import_array()
 
@@ -55,6 +57,23 @@ cdef double weights_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return sum_weights(<const double*>a.w, lo, hi, bad)
 
 
+cdef double weights_total(const void* w, bint float32, Py_ssize_t n, long long group,
+                          int n_threads, fl_exact* exact, Py_ssize_t* bad) noexcept nogil:
+    """group * the sum of n weights, exactly, rounded once (also added to exact if not
+    NULL); *bad = the first bad weight, -1, or FLAG_NO_MEMORY.  0 <= group < 2^31."""
+    cdef WeightArgs a
+    cdef fl_exact acc
+    a.w = w
+    a.float32 = float32
+    fl_exact_zero(&acc)
+    blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, 0, &acc, bad)
+    if group != 1:
+        fl_exact_scale(&acc, group)
+    if exact != NULL:
+        fl_exact_merge(exact, &acc)
+    return fl_exact_round(&acc)
+
+
 def weights(cnp.ndarray w, int n_threads, long long group=1, object exact=None):
     """(group * sum of w, index of the first bad weight or -1) for a C-contiguous float
     array: every weight counted `group` times (0 <= group < 2^31), the product taken
@@ -63,36 +82,21 @@ def weights(cnp.ndarray w, int n_threads, long long group=1, object exact=None):
     cdef Py_ssize_t n = cnp.PyArray_SIZE(w)
     cdef Py_ssize_t bad = -1
     cdef double total
-    cdef WeightArgs a
-    cdef fl_exact acc, state
+    cdef const void* data = cnp.PyArray_DATA(w)
+    cdef bint float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32
+    cdef fl_exact state
     cdef fl_exact* statep = exact_in(exact, &state)
     if not 0 <= group < 2**31:
         raise ValueError(f"a weight may stand for at most 2^31 - 1 values; got {group}")
-    a.w = cnp.PyArray_DATA(w)
-    a.float32 = cnp.PyArray_TYPE(w) == cnp.NPY_FLOAT32
-    fl_exact_zero(&acc)
     with nogil:
-        blocked_sum(weights_block, &a, n, BLOCK_MIN, n, n_threads, 0, &acc, &bad)
-        if group != 1:
-            fl_exact_scale(&acc, group)
-        total = fl_exact_round(&acc)
-        if statep != NULL:
-            fl_exact_merge(statep, &acc)
+        total = weights_total(data, float32, n, group, n_threads, statep, &bad)
     exact_out(exact, statep)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return total, bad
 
 
-cdef struct LabelArgs:
-    const long long* y
-    long long n_cls
-    long long ignore
-    const void* cw              # class weights or NULL
-    const void* sw              # sample weights or NULL; row r uses sw[r // group]
-    Py_ssize_t group
-    bint float32
-
+# LabelArgs: declared in entries.pxd (fastloss.api fills it too).
 
 cdef inline double count_labels(const LabelArgs* a, const floating* cw, const floating* sw,
                                 Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* bad) noexcept nogil:
@@ -138,6 +142,13 @@ cdef double labels_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return count_labels(a, <const double*>a.cw, <const double*>a.sw, lo, hi, bad)
 
 
+cdef double labels_total(const LabelArgs* a, Py_ssize_t n, int n_threads, fl_exact* exact,
+                         Py_ssize_t* bad) noexcept nogil:
+    """The class-weighted count of the n rows that are not ignored (also added to exact if
+    not NULL); *bad = the first bad label, -1, or FLAG_NO_MEMORY."""
+    return blocked_sum(labels_block, a, n, BLOCK_MIN, n, n_threads, 0, exact, bad)
+
+
 def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, object sw,
            Py_ssize_t group, bint is_float32, int n_threads, object exact=None):
     """(class-weighted count of the non-ignored rows, index of the first bad label or -1).
@@ -159,7 +170,7 @@ def labels(cnp.ndarray y, long long n_cls, long long ignore_index, object cw, ob
     a.group = group
     a.float32 = is_float32
     with nogil:
-        total = blocked_sum(labels_block, &a, n, BLOCK_MIN, n, n_threads, 0, accp, &bad)
+        total = labels_total(&a, n, n_threads, accp, &bad)
     exact_out(exact, accp)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
@@ -205,18 +216,37 @@ cdef double sign_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     return 0
 
 
+cdef Py_ssize_t first_negative_at(const void* v, Py_ssize_t stride, bint float32,
+                                  Py_ssize_t n, int n_threads) noexcept nogil:
+    """The first of n values (stride elements apart) that is < 0, -1, or FLAG_NO_MEMORY."""
+    cdef Py_ssize_t bad = -1
+    cdef SignArgs a
+    a.v = v
+    a.stride = stride
+    a.float32 = float32
+    blocked_sum(sign_block, &a, n, BLOCK_MIN, n, n_threads, 0, NULL, &bad)
+    return bad
+
+
 def first_negative(cnp.ndarray v, int n_threads):
     """Flat index of the first negative value of a float array, or -1.  v is C-contiguous
     (read flat) or 1-D with any stride that is a multiple of the item size."""
     cdef Py_ssize_t n = cnp.PyArray_SIZE(v)
     cdef Py_ssize_t bad = -1
-    cdef SignArgs a
-    a.v = cnp.PyArray_DATA(v)
-    a.stride = 1 if cnp.PyArray_IS_C_CONTIGUOUS(v) or cnp.PyArray_NDIM(v) == 0 else \
-        cnp.PyArray_STRIDE(v, 0) // cnp.PyArray_ITEMSIZE(v)
-    a.float32 = cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32
+    cdef const void* data = cnp.PyArray_DATA(v)
+    cdef Py_ssize_t stride = 1 if cnp.PyArray_IS_C_CONTIGUOUS(v) or cnp.PyArray_NDIM(v) == 0 \
+        else cnp.PyArray_STRIDE(v, 0) // cnp.PyArray_ITEMSIZE(v)
+    cdef bint float32 = cnp.PyArray_TYPE(v) == cnp.NPY_FLOAT32
     with nogil:
-        blocked_sum(sign_block, &a, n, BLOCK_MIN, n, n_threads, 0, NULL, &bad)
+        bad = first_negative_at(data, stride, float32, n, n_threads)
     if bad == FLAG_NO_MEMORY:
         raise MemoryError("fastloss: no memory for the block sums")
     return bad
+
+
+#: The C entry points that fastloss.api calls (entries.pxd): {name: PyCapsule}.
+ENTRIES = {
+    "weights": PyCapsule_New(<void*>weights_total, FL_ENTRY_WEIGHTS, NULL),
+    "labels": PyCapsule_New(<void*>labels_total, FL_ENTRY_LABELS, NULL),
+    "first_negative": PyCapsule_New(<void*>first_negative_at, FL_ENTRY_NEGATIVE, NULL),
+}

@@ -59,6 +59,8 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 from .arrays cimport data_or_null, exact_in, exact_out
+from .entries cimport Rows, SoftmaxArgs as Args, FL_ENTRY_SOFTMAX
+from cpython.pycapsule cimport PyCapsule_New
 
 cnp.import_array()
 
@@ -72,37 +74,8 @@ cdef enum:
 KINDS = {"ce_index": CE_INDEX, "ce_probs": CE_PROBS, "kl": KL, "kl_log": KL_LOG}
 
 
-# Where row r's class c is, in elements from `data`: (r // inner) * outer + r % inner +
-# c * cls.  Classes on the last axis: inner = 1, cls = 1, outer = the row stride.  Classes
-# on the middle axis of an (N, C, S) layout: inner = S, cls = the class axis's stride
-# (S when contiguous), outer = the stride of N; the S rows of one N are adjacent.
-cdef struct Rows:
-    void* data                  # const for the input and targets
-    Py_ssize_t outer
-    Py_ssize_t inner
-    Py_ssize_t cls
-
-
-cdef struct Args:
-    int kind
-    int mode                    # VALUE, VALUE | GRAD or GRAD | HESS
-    bint float32                # the data are float32 (else float64)
-    bint from_logits
-    Py_ssize_t n_cls
-    Rows x                      # input
-    Rows t                      # CE_PROBS, KL, KL_LOG: targets, laid out like the input
-    Rows g                      # gradient and Hessian (same offsets for both), or NULL
-    void* hess                  # the Hessian's data (g.data is the gradient's)
-    const long long* y          # CE_INDEX: class labels, one per row (validated)
-    long long ignore_index
-    const void* cw              # class weights or NULL
-    double cw_sum               # sum of class weights (C without them)
-    const void* sw              # sample weight per row or NULL; row r uses sw[r // sw_group]
-    Py_ssize_t sw_group
-    void* value                 # per-row weighted losses ("none") or NULL
-    double scale                # factor of grad and hess: 1 / denominator for "mean"
-    double smoothing            # label smoothing eps (cross-entropy)
-
+# A call's arguments (Args) and the layout of its rows (Rows) are declared in entries.pxd,
+# which fastloss.api shares.
 
 cdef inline Py_ssize_t row_at(const Rows* rows, Py_ssize_t r) noexcept nogil:
     """Offset of row r's first class."""
@@ -871,6 +844,20 @@ cdef inline Rows rows_of(object arr):
     rows.cls = cnp.PyArray_STRIDE(a, 1) // itemsize
     rows.inner = cnp.PyArray_DIM(a, 2)
     return rows
+
+
+cdef double run_softmax(const Args* a, Py_ssize_t n_rows, int n_threads,
+                        Py_ssize_t* flag) noexcept nogil:
+    """A call over n_rows rows as fastloss.api makes it (entries.pxd, SoftmaxEntry): the
+    same blocks, scratch, reduction and threads as `softmax` below."""
+    cdef size_t scratch_bytes = scratch_values(a) * (sizeof(float) if a.float32
+                                                     else sizeof(double))
+    return blocked_sum(softmax_block, a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
+                       n_threads, scratch_bytes, NULL, flag)
+
+
+#: The C entry points that fastloss.api calls (entries.pxd): {name: PyCapsule}.
+ENTRIES = {"softmax": PyCapsule_New(<void*>run_softmax, FL_ENTRY_SOFTMAX, NULL)}
 
 
 def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
