@@ -189,15 +189,11 @@ def extensions():
             exts += cythonize([ext], build_dir=f"build/cython/{level}",
                               compiler_directives=DIRECTIVES, include_path=cython_include,
                               quiet=True)
-    for name in BUILD.SINGLE:
-        ext = Extension(f"fastloss._kernels.{name}", [f"{KERNELS}/{name}.pyx"],
-                        include_dirs=include, define_macros=macros)
-        exts += cythonize([ext], build_dir="build/cython/single",
-                          compiler_directives=DIRECTIVES, include_path=cython_include,
-                          quiet=True)
-    for name in BUILD.PUBLIC:
-        ext = Extension(f"fastloss.{name}", [f"src/fastloss/{name}.pyx"],
-                        include_dirs=include, define_macros=macros)
+    # modules built once: the kernels' helpers (SINGLE) and the public C-level API (PUBLIC)
+    once = [(f"fastloss._kernels.{name}", f"{KERNELS}/{name}.pyx") for name in BUILD.SINGLE]
+    once += [(f"fastloss.{name}", f"src/fastloss/{name}.pyx") for name in BUILD.PUBLIC]
+    for module, source in once:
+        ext = Extension(module, [source], include_dirs=include, define_macros=macros)
         exts += cythonize([ext], build_dir="build/cython/single",
                           compiler_directives=DIRECTIVES, include_path=cython_include,
                           quiet=True)

@@ -16,6 +16,10 @@ The argument checks, the weight sums and label counts (fastloss._kernels.checks)
 kernels are the ones the Python API runs, with the same arguments, so the results are the
 Python API's bit for bit; only Python's object handling is left out.
 
+The float and double entry points below are deliberate per-dtype twins (a C ABI has no
+fused types), each one line over the fused implementation; api.pxd repeats their
+signatures because Cython needs the declarations there.
+
 Every public function is ``noexcept nogil`` and returns a status code; the public
 functions are exported through Cython's ``__pyx_capi__`` capsules (their names are the C
 signatures, which tests/test_capi.py freezes: they are an ABI).

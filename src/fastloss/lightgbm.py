@@ -106,6 +106,8 @@ class LightGBMMetric(_boosting.Metric):
         return self.__name__, value, False
 
 
+# objective() and metric() deliberately mirror fastloss.xgboost's: the same machinery
+# (_boosting.py), each documented in its library's own terms and conventions.
 def objective(loss, hess_scale: float = 1.0, *, loss_scale: float = 1.0,
               n_threads: int | None = None) -> LightGBMObjective:
     """`loss` as a LightGBM objective, for ``lightgbm.train({"objective": ...})`` and for

@@ -110,6 +110,8 @@ class XGBoostMetric(_boosting.Metric):
         return self._value(dtrain_or_y_score, preds_or_y_true, sample_weight)
 
 
+# objective() and metric() deliberately mirror fastloss.lightgbm's: the same machinery
+# (_boosting.py), each documented in its library's own terms and conventions.
 def objective(loss, hess_scale: float = 1.0, *, loss_scale: float = 1.0,
               n_threads: int | None = None) -> XGBoostObjective:
     """`loss` as an XGBoost objective, for ``xgboost.train(obj=...)`` and for

@@ -2,7 +2,8 @@
  * The SIMD layer for AVX2 with FMA: W = 8 floats or 4 doubles, lane masks as vectors (all
  * bits set in the lanes that take part).  The names and what they do are listed in simd.h,
  * which includes this file when __AVX2__ (and not __AVX512F__) is defined; nothing else
- * should include it.
+ * should include it.  Deliberately parallel to simd_avx512.h, name for name: one file per
+ * instruction set is the layer's design (simd.h).
  */
 #ifndef FASTLOSS_SIMD_AVX2_H
 #define FASTLOSS_SIMD_AVX2_H

@@ -1,7 +1,8 @@
 /*
  * The SIMD layer for AVX-512 (F, DQ, BW, VL): W = 16 floats or 8 doubles, lane masks in
  * k registers.  The names and what they do are listed in simd.h, which includes this file
- * when __AVX512F__ is defined; nothing else should include it.
+ * when __AVX512F__ is defined; nothing else should include it.  Deliberately parallel to simd_avx2.h, name for name: one
+ * file per instruction set is the layer's design (simd.h).
  */
 #ifndef FASTLOSS_SIMD_AVX512_H
 #define FASTLOSS_SIMD_AVX512_H

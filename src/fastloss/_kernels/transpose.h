@@ -5,6 +5,9 @@
  *   fl_transpose_in_S(src, stride, R, C, dst)          dst[c * R + r] = src[r * stride + c]
  *   fl_transpose_in_max_S(src, stride, R, C, dst, m)   the same, and m[r] = max of row r
  *   fl_transpose_out_S(srcT, R, C, dst)                dst[r * C + c] = srcT[c * R + r]
+ *
+ * The register and loop definitions of these three below are deliberately parallel: the
+ * same entry points on the SIMD layer and without it.
  */
 #ifndef FASTLOSS_TRANSPOSE_H
 #define FASTLOSS_TRANSPOSE_H

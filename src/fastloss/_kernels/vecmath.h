@@ -1,5 +1,7 @@
 /*
- * fastloss vector math: exp, log and log1p for float and double.
+ * fastloss vector math: exp, log and log1p for float and double.  The float and double
+ * versions are deliberate per-dtype twins (their constants, polynomials and bit layouts
+ * differ); the tile loops over them share one shape.
  *
  * Why this file exists
  * --------------------

@@ -117,26 +117,29 @@ def _same_shape(x: Tensor, t: Tensor) -> bool:
 
 # ------------------------------------------------------------------ regression ----
 
+def _elementwise(loss: str, torch_fn, input: Tensor, target: Tensor, reduction: str,
+                 weight: Optional[Tensor]) -> Tensor:
+    """A parameterless pointwise loss with an elementwise weight (MSE, MAE): fastloss's
+    kernel when it takes the call, else PyTorch's `torch_fn`."""
+    if (reduction in _REDUCTIONS and _same_shape(input, target)
+            and (weight is None or weight.shape == input.shape)
+            and _takes(input, target, weight) and not _small(input, loss)):
+        return _pointwise(input, target, weight, None, loss, 0.0, reduction)
+    return torch_fn(input, target, reduction=reduction, weight=weight)
+
+
 def mse_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
              reduction: str = "mean", weight: Optional[Tensor] = None) -> Tensor:
     """``torch.nn.functional.mse_loss`` computed by fastloss (:class:`fastloss.MSE`)."""
-    reduction = _legacy(size_average, reduce, reduction)
-    if (reduction in _REDUCTIONS and _same_shape(input, target)
-            and (weight is None or weight.shape == input.shape)
-            and _takes(input, target, weight) and not _small(input, "mse")):
-        return _pointwise(input, target, weight, None, "mse", 0.0, reduction)
-    return F.mse_loss(input, target, reduction=reduction, weight=weight)
+    return _elementwise("mse", F.mse_loss, input, target,
+                        _legacy(size_average, reduce, reduction), weight)
 
 
 def l1_loss(input: Tensor, target: Tensor, size_average=None, reduce=None,
             reduction: str = "mean", weight: Optional[Tensor] = None) -> Tensor:
     """``torch.nn.functional.l1_loss`` computed by fastloss (:class:`fastloss.MAE`)."""
-    reduction = _legacy(size_average, reduce, reduction)
-    if (reduction in _REDUCTIONS and _same_shape(input, target)
-            and (weight is None or weight.shape == input.shape)
-            and _takes(input, target, weight) and not _small(input, "mae")):
-        return _pointwise(input, target, weight, None, "mae", 0.0, reduction)
-    return F.l1_loss(input, target, reduction=reduction, weight=weight)
+    return _elementwise("mae", F.l1_loss, input, target,
+                        _legacy(size_average, reduce, reduction), weight)
 
 
 def huber_loss(input: Tensor, target: Tensor, reduction: str = "mean", delta: float = 1.0,
