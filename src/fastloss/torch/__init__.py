@@ -88,7 +88,9 @@ MSE at 256 x 10: autograd.Function 65 us, custom operator 159 us, PyTorch 46 us.
 eager mode uses the autograd.Function, and the custom operators only where they are
 needed (tracing).  Where fastloss and PyTorch take equal time (forward + backward):
 MSE ~65k elements, L1 and BCE with logits ~10k, Poisson and KL ~16k, cross-entropy
-150 x 10, 400 x 100 and 40 x 1000; below those sizes (``fastloss.torch.functional.SMALL``) the call
+~32k, or ~25k with fewer than 32 classes (measured on a 2-core EPYC VM, where an autograd
+backward alone costs ~100 us; machines with less per-call overhead break even sooner);
+below those sizes (``fastloss.torch.functional.SMALL``) the call
 goes to PyTorch.  The benchmark group ``torch`` (``python -m fastloss bench --groups
 torch``; ``bench/torch_bars.py``) times the modules at training sizes.
 """

@@ -39,11 +39,14 @@ _DTYPES = _ops.FAST + _ops.HALF
 SMALL = {"mse": 65_536, "mae": 16_384, "huber": 16_384, "pseudo_huber": 0,
          "poisson_nll": 16_384, "bce_logits": 16_384, "bce_probs": 32_768,
          "kl_div": 16_384, "kl_div_log": 16_384, "cross_entropy": 32_768,
-         "cross_entropy_few_classes": 2_048}
+         "cross_entropy_few_classes": 24_576}
 
 #: Cross-entropy with fewer classes than this (PyTorch's log_softmax is slow per row for
 #: few classes: 0.4 us per row at C = 10, against 4 ns per element at C = 1000) has its
-#: own, lower threshold: fastloss was as fast at 150 x 10, 400 x 100 and 40 x 1000.
+#: own threshold.  On a shared 2-core AMD EPYC VM (torch 2.13) where one autograd
+#: backward alone costs ~100 us, fastloss.torch forward+backward at C = 10 ran 0.68x
+#: PyTorch's speed at 256 rows, 0.91x at 2048 and 1.35x at 4096: the crossover is near
+#: 25,000 elements (a Xeon with less per-call overhead had it near 2,000).
 FEW_CLASSES = 32
 
 
@@ -103,7 +106,7 @@ def _small_ce(x: Tensor) -> bool:
     n = x.numel()
     if n >= SMALL["cross_entropy"]:
         return False
-    classes = x.shape[1] if x.dim() > 1 else x.shape[0]
+    classes = x.shape[1] if x.dim() > 1 else x.shape[0] if x.dim() else 0
     return classes >= FEW_CLASSES or n < SMALL["cross_entropy_few_classes"]
 
 
@@ -322,6 +325,9 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     an empty batch) gives 0 and a zero gradient, where PyTorch gives NaN."""
     if size_average is not None or reduce is not None:
         reduction = _Reduction.legacy_get_string(size_average, reduce)
+    if isinstance(input, Tensor) and _small_ce(input):      # first: small calls are PyTorch's
+        return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
+                               reduction=reduction, label_smoothing=label_smoothing)
     # Shapes are not checked here: cross-entropy never broadcasts, so a shape PyTorch
     # would take is one fastloss takes, and fastloss's ValueError for any other makes the
     # call PyTorch's (with its error).
@@ -329,8 +335,7 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
     if (reduction in _REDUCTIONS and type(ignore_index) is int
             and type(label_smoothing) in (float, int)
             and _takes(input, weight, None if labels else target)
-            and (not labels or target.is_cpu) and input.dim() >= 1
-            and not _small_ce(input)):
+            and (not labels or target.is_cpu) and input.dim() >= 1):
         if input.dtype in _ops.HALF:
             return _ops.cross_entropy(input.float(), target if labels else target.float(),
                                       _float(weight), ignore_index, float(label_smoothing),
