@@ -109,12 +109,47 @@ def test_scaling_only_at_chosen_thread_counts():
     assert "Thread scaling" in out.getvalue() and "/np floor" not in out.getvalue()
 
 
-def test_runs_without_optional_dependencies(monkeypatch):
-    monkeypatch.setattr(peers, "_optional", lambda name: None)
-    out = io.StringIO()
-    config = suite.BenchConfig(preset="smoke", losses=("binary_cross_entropy", "kl_divergence"),
-                               dtypes=("float64",), scaling=False)
-    results = suite.run(config, out=out, progress=None)
+def _without_optional_libraries(tmp_path, code):
+    """Run `code` in a Python whose only third-party packages are NumPy and fastloss: a
+    real environment without PyTorch, scikit-learn, threadpoolctl or rich (``-S``: no
+    site-packages; the two packages linked into a folder on PYTHONPATH).  Returns the
+    finished process (stdout, stderr, returncode)."""
+    import numpy
+    try:
+        for pkg in (Path(numpy.__file__).parent, Path(fastloss.__file__).parent):
+            (tmp_path / pkg.name).symlink_to(pkg, target_is_directory=True)
+            libs = pkg.parent / f"{pkg.name}.libs"      # a wheel's vendored libraries
+            if libs.is_dir():
+                (tmp_path / libs.name).symlink_to(libs, target_is_directory=True)
+    except OSError as e:                                # Windows without symlink rights
+        pytest.skip(f"cannot link the packages: {e}")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+    env["PYTHONPATH"] = str(tmp_path)
+    proc = subprocess.run([sys.executable, "-S", "-c", code], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    for name in ("torch", "sklearn", "threadpoolctl", "rich"):     # really absent
+        assert f"no {name}" in proc.stdout, (proc.stdout, proc.stderr)
+    return proc
+
+
+ABSENT = """
+import importlib.util
+for name in ("torch", "sklearn", "threadpoolctl", "rich"):
+    if importlib.util.find_spec(name) is None:
+        print("no", name)
+"""
+
+
+def test_runs_without_optional_dependencies(tmp_path):
+    proc = _without_optional_libraries(tmp_path, ABSENT + """
+import json, sys
+from fastloss.bench import suite
+config = suite.BenchConfig(preset="smoke", losses=("binary_cross_entropy", "kl_divergence"),
+                           dtypes=("float64",), scaling=False)
+print("RESULTS", json.dumps(suite.run(config, out=None, progress=None)))
+""")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout.split("RESULTS ", 1)[1])
     _check_results(results, ["binary_cross_entropy", "kl_divergence"], ["float64"])
     assert results["versions"]["torch"] is None and results["versions"]["sklearn"] is None
     assert results["scaling"] == []
@@ -126,22 +161,30 @@ def test_runs_without_optional_dependencies(monkeypatch):
         assert set(case["forms"]) == {"numpy"}
         assert all(r["torch_speedup"] is None and r["sklearn_speedup"] is None
                    for r in case["rows"])
-    assert "Thread scaling" not in out.getvalue()
 
 
-def test_without_rich_the_cli_says_what_to_install(monkeypatch, capsys):
+def test_without_rich_the_cli_says_what_to_install(tmp_path):
     """rich shows the tables; without it the command stops before measuring, naming the
     extra to install, and run() without output still works."""
-    monkeypatch.setitem(sys.modules, "rich", None)          # import rich fails
-    assert main(["bench", "--smoke", "--losses", "mse", "--no-progress"]) == 1
-    captured = capsys.readouterr()
-    assert 'pip install "fastloss[bench]"' in captured.err and "loss " not in captured.out
-    config = suite.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
-                               peers=("numpy",), scaling=False)
-    results = suite.run(config, out=None, progress=None)
-    assert [c["loss"] for c in results["cases"]] == ["mse", "mse"]
-    with pytest.raises(report.MissingDependency, match="fastloss\\[bench\\]"):
-        report.format_report(results)
+    proc = _without_optional_libraries(tmp_path, ABSENT + """
+import sys
+from fastloss.__main__ import main
+from fastloss.bench import report, suite
+print("EXIT", main(["bench", "--smoke", "--losses", "mse", "--no-progress"]))
+config = suite.BenchConfig(preset="smoke", losses=("mse",), dtypes=("float32",),
+                           peers=("numpy",), scaling=False)
+results = suite.run(config, out=None, progress=None)
+print("LOSSES", [c["loss"] for c in results["cases"]])
+try:
+    report.format_report(results)
+except report.MissingDependency as e:
+    print("MISSING", e)
+""")
+    assert proc.returncode == 0, proc.stderr
+    assert "EXIT 1" in proc.stdout and 'pip install "fastloss[bench]"' in proc.stderr
+    assert "loss " not in proc.stdout.split("EXIT 1")[0]
+    assert "LOSSES ['mse', 'mse']" in proc.stdout
+    assert "MISSING" in proc.stdout and "fastloss[bench]" in proc.stdout.split("MISSING", 1)[1]
 
 
 def test_progress_plain_stream():
@@ -197,13 +240,14 @@ def test_data_follows_the_row():
             assert loss.get_params()["from_logits"] is True
 
 
-def test_a_new_row_is_benchmarked_with_no_bench_change(monkeypatch):
+def test_a_new_row_is_benchmarked_with_no_bench_change():
     """A row added to the table (here a copy of MSE under another name, with references
-    under that name) gets cases, NumPy and PyTorch peers and a table label at once."""
+    under that name, as a contributor adds them) gets cases, NumPy and PyTorch peers and a
+    table label at once."""
     from fastloss._loss import LOSSES, Pointwise
 
-    monkeypatch.setattr(reference, "bench_probe", reference.mse, raising=False)
-    monkeypatch.setattr(reference, "torch_bench_probe", reference.torch_mse, raising=False)
+    reference.bench_probe = reference.mse
+    reference.torch_bench_probe = reference.torch_mse
 
     class BenchProbe(Pointwise):
         name = "bench_probe"
@@ -218,6 +262,7 @@ def test_a_new_row_is_benchmarked_with_no_bench_change(monkeypatch):
         _check_results(results, ["bench_probe"], ["float64"])
     finally:
         LOSSES.remove(BenchProbe)
+        del reference.bench_probe, reference.torch_bench_probe
     case = results["cases"][-1]
     assert case["label"] == "BenchProbe" and "BenchProbe" in out.getvalue()
     if results["versions"]["torch"] is not None:        # its reference's PyTorch form, marked
