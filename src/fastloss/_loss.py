@@ -624,11 +624,7 @@ def class_view(arr: np.ndarray, axis: int) -> np.ndarray:
     classes or an inner stride of one item.  A view where the layout allows (PyTorch's
     (N, C, d1, ..., dk) tensors included), else a C-contiguous copy."""
     shape = arr.shape
-    if axis == len(shape) - 1:
-        dims = (arr.size // shape[axis] if shape[axis] else math.prod(shape[:axis]),
-                shape[axis], 1)
-    else:
-        dims = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
+    dims = (math.prod(shape[:axis]), shape[axis], math.prod(shape[axis + 1:]))
     flags = arr.flags
     if flags.c_contiguous and flags.aligned:            # the common case: a reshape (~0.3 us)
         return arr.reshape(dims)
