@@ -449,6 +449,33 @@ def test_label_out_of_range_names_value_and_position(rng):
         fastloss.CrossEntropy()(x, y)
 
 
+def test_one_loss_object_serves_every_class_count_dtype_and_layout(rng):
+    """A loss keeps what it derives from its parameters per dtype (class weights, the
+    class count): reused on other class counts, dtypes and layouts, every call is right."""
+    ce, kl = fastloss.CrossEntropy(label_smoothing=0.1), fastloss.KLDivergence()
+    for C, dtype, transposed in [(3, np.float64, False), (5, np.float32, False),
+                                 (3, np.float32, True), (7, np.float64, True)]:
+        x = rng.normal(size=(6, C)).astype(dtype)
+        y = rng.integers(0, C, 6)
+        t = softmax_rows(rng.normal(size=(6, C))).astype(dtype)
+        if transposed:      # the same rows, stored column by column (not C-contiguous)
+            x, t = np.asfortranarray(x), np.asfortranarray(t)
+        x64 = x.astype(np.float64)
+        eps = 0.1
+        a = (1 - eps) * np.eye(C)[y] + eps / C
+        assert_value(ce(x, y, reduction="sum"), -(a * ref.log_softmax(x64)).sum(), dtype)
+        assert_grad(ce.value_and_grad(x, y, reduction="sum")[1],
+                    softmax_rows(x64) - a, dtype)
+        t64 = t.astype(np.float64)
+        assert_value(kl(x, t, reduction="sum"),
+                     (t64 * (np.log(t64) - ref.log_softmax(x64))).sum(), dtype)
+    weighted = fastloss.CrossEntropy(class_weight=[1.0, 2.0, 3.0])
+    x = rng.normal(size=(4, 3))
+    weighted(x, np.array([0, 1, 2, 1]))
+    with pytest.raises(ValueError, match=r"class_weight has shape \(3,\) but the input has 4"):
+        weighted(rng.normal(size=(4, 4)), np.array([0, 1, 2, 3]))
+
+
 def test_float_labels_are_rejected(rng):
     with pytest.raises(ValueError, match="class indices must be integers"):
         fastloss.CrossEntropy()(rng.normal(size=(3, 4)), np.array([0.0, 1.0, 2.0]))

@@ -547,7 +547,15 @@ class Softmax(Loss):
     #: True: targets may be integer class labels (cross-entropy)
     takes_labels: ClassVar[bool] = False
 
-    __slots__ = ()
+    #: per instance, from its parameters (_setup): what every call passes the kernel
+    __slots__ = ("_axis", "_from_logits", "_smooth", "_ignore_label", "_weights_of")
+
+    def _setup(self):
+        self._axis = self._values["axis"]
+        self._from_logits = self._values.get("from_logits", True)
+        self._smooth = self._smoothing()
+        self._ignore_label = self._ignore()
+        self._weights_of = {}           # dtype -> (class weights or None, their sum or None)
 
     def _targets(self, target, x, axis):
         """(kernel kind name, int64 labels or None, float targets or None) for input x
@@ -567,16 +575,17 @@ class Softmax(Loss):
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
              exact=None, scale=None):
         x = input if layout.plain_float(input) else as_float(input, "input")
-        axis = self._values["axis"]
-        if x.ndim == 0 or not -x.ndim <= axis < x.ndim or x.shape[axis] == 0:
+        axis, nd = self._axis, x.ndim
+        if nd == 0 or not -nd <= axis < nd or x.shape[axis] == 0:
             raise ValueError(f"input must have an axis {axis} of at least one class; "
                              f"got shape {x.shape}")
-        axis %= x.ndim
+        axis %= nd
         dtype = x.dtype
         n_cls = x.shape[axis]
-        sample_shape = x.shape[:axis] + x.shape[axis + 1:]
-        xl = x if axis == x.ndim - 1 else np.moveaxis(x, axis, -1)   # classes last: a view
-        if self.takes_labels and layout.plain_labels(target, xl):   # common: ~50 ns
+        last = axis == nd - 1
+        sample_shape = x.shape[:-1] if last else x.shape[:axis] + x.shape[axis + 1:]
+        if self.takes_labels and layout.plain_labels(
+                target, x if last else np.moveaxis(x, axis, -1)):   # common: ~50 ns
             kind, y, t = "ce_index", target, None
         else:
             kind, y, t = self._targets(target, x, axis)
@@ -584,35 +593,43 @@ class Softmax(Loss):
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
         num, den = (None, None) if exact is None else exact
-        labels_den = den if y is not None else None      # labels: the class-weighted count
         if sample_weight is None:
-            w, group, total_w = None, 1, float(math.prod(sample_shape))
+            w, group = None, 1
+            total_w = float(x.size // n_cls)
             if den is not None and y is None:
                 _exact.add(den, [total_w])
         else:
             w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt,
                                                 None if y is not None else den)
-        cw, cw_sum = self._class_weight(dtype, n_cls)
-        ignore = self._ignore()
+        cw = self._weights_of.get(dtype)
+        if cw is None or (cw[0] is None and cw[1] != n_cls):
+            cw = self._weights_of[dtype] = self._class_weight(dtype, n_cls)
+        cw, cw_sum = cw
+        if cw is not None and cw.shape[0] != n_cls:
+            cw, cw_sum = self._class_weight(dtype, n_cls)       # raises
+        ignore = self._ignore_label
         if y is not None:
             total_w, bad = checks.labels(y, n_cls, ignore, cw, w, group, dtype is F32, nt,
-                                         labels_den)
+                                         den)   # labels: den is the class-weighted count
             if bad >= 0:
                 pos = np.unravel_index(bad, y.shape) if y.ndim else ()
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={ignore}")
-        grad, hess = _outputs(mode, out, x, (x, y, t, w))
+        grad, hess = _outputs(mode, out, x, (x, y, t, w)) if mode & GRAD else (None, None)
         if reduction == "mean" and total_w == 0:
             return _nothing_to_average(mode, grad, hess)
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
+        if last and layout.plain_rows(x, t):    # the kernel reads (rows, classes) as is
+            gv, hv = grad, hess
+        else:
+            x, t = class_view(x, axis), None if t is None else class_view(t, axis)
+            gv = None if grad is None else class_view(grad, axis)
+            hv = None if hess is None else class_view(hess, axis)
         softmax = _dispatch.kernels.softmax
         total, bad = softmax.softmax(
-            softmax.KINDS[kind], mode, self._values.get("from_logits", True),
-            class_view(x, axis), y, None if t is None else class_view(t, axis), cw, cw_sum, w,
-            group, value, None if grad is None else class_view(grad, axis),
-            None if hess is None else class_view(hess, axis),
-            _scale(reduction, total_w, scale), self._smoothing(), ignore, nt, num)
+            softmax.KINDS[kind], mode, self._from_logits, x, y, t, cw, cw_sum, w, group,
+            value, gv, hv, _scale(reduction, total_w, scale), self._smooth, ignore, nt, num)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)

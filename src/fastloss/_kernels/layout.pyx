@@ -65,6 +65,13 @@ def plain_pair(object x, object t):
             and same_shape(<cnp.ndarray>x, <cnp.ndarray>t))
 
 
+def plain_rows(object x, object t):
+    """True if x, and t unless it is None, are 2-D plain float arrays (C-contiguous,
+    aligned): rows of classes the softmax kernels read as they are."""
+    return (plain_float_array(x) and cnp.PyArray_NDIM(<cnp.ndarray>x) == 2
+            and (t is None or plain_float_array(t)))
+
+
 cdef inline void extent(cnp.ndarray a, Py_ssize_t* lo, Py_ssize_t* hi):
     """[lo, hi): the bytes an array's elements occupy (any strides)."""
     cdef Py_ssize_t start = <Py_ssize_t>cnp.PyArray_DATA(a)

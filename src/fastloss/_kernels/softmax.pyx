@@ -828,7 +828,8 @@ cdef inline size_t scratch_values(const Args* a) noexcept nogil:
 
 
 cdef inline Rows rows_of(object arr):
-    """The Rows of a 3-D (outer, classes, inner) array: inner == 1, or inner stride 1."""
+    """The Rows of a 3-D (outer, classes, inner) array (inner == 1, or inner stride 1), or
+    of a 2-D (rows, classes) one, read as (rows, classes, 1)."""
     cdef Rows rows
     cdef cnp.ndarray a
     cdef Py_ssize_t itemsize
@@ -842,7 +843,7 @@ cdef inline Rows rows_of(object arr):
     rows.data = <void*>cnp.PyArray_DATA(a)
     rows.outer = cnp.PyArray_STRIDE(a, 0) // itemsize
     rows.cls = cnp.PyArray_STRIDE(a, 1) // itemsize
-    rows.inner = cnp.PyArray_DIM(a, 2)
+    rows.inner = cnp.PyArray_DIM(a, 2) if cnp.PyArray_NDIM(a) == 3 else 1
     return rows
 
 
@@ -867,19 +868,21 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag)
     (the sum also added exactly to `exact`, an exact-sum state, if given).
 
-    x is 3-D (outer, classes, inner): row r is (r // inner, :, r % inner).  Its strides
-    are multiples of the item size; with inner == 1 the class stride is one item, else
-    the inner stride is.  t (dense targets), grad and hess (or None) have x's shape and
-    obey the same rule (grad and hess share their strides); with labels, grad may be x
-    itself (the gradient written over the logits).  The caller (fastloss._loss) has validated everything: y (CE_INDEX) is
-    C-contiguous int64 with one label per row, each in range or ignore_index; cw, sw and
-    value are None or C-contiguous of x's dtype.
+    x is 3-D (outer, classes, inner): row r is (r // inner, :, r % inner); or 2-D
+    (rows, classes), read as (rows, classes, 1).  Its strides are multiples of the item
+    size; with inner == 1 the class stride is one item, else the inner stride is.  t
+    (dense targets), grad and hess (or None) have x's shape and obey the same rule (grad
+    and hess share their strides); with labels, grad may be x itself (the gradient
+    written over the logits).  The caller (fastloss._loss) has validated everything: y
+    (CE_INDEX) is C-contiguous int64 with one label per row, each in range or
+    ignore_index; cw, sw and value are None or C-contiguous of x's dtype.
     flag is -1, or the first row whose label was out of range when the kernel read it
     (the caller's labels changed after they were checked; such rows count as ignored).
     MemoryError if a block found no memory for its scratch.
     """
     cdef Args a
-    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * cnp.PyArray_DIM(x, 2)
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * (cnp.PyArray_DIM(x, 2)
+                                                      if cnp.PyArray_NDIM(x) == 3 else 1)
     cdef double total
     cdef Py_ssize_t flag = FLAG_NONE
     cdef size_t scratch_bytes
