@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import fastloss
-from fastloss import _boosting
+from fastloss import _boosting, _loss
 from fastloss import lightgbm as flgb
 from fastloss import xgboost as fxgb
 
@@ -404,21 +404,64 @@ def test_lightgbm_objective_matches_numpy_in_both_call_forms(loss, rng):
                     assert np.shares_memory(a.ravel(order="F"), a)
 
 
-BLOCK = _boosting.BLOCK_VALUES_PER_THREAD // K        # rows per block at one thread
+BLOCK = _boosting.BLOCK_VALUES_PER_THREAD // K        # rows of a few kernel blocks
 
 
-@pytest.mark.parametrize("n", [1, 7, BLOCK, BLOCK + 1, 2 * BLOCK + 5])
-def test_lightgbm_column_ordered_blocks_cover_every_row(n, rng):
-    """The (n, k) Fortran-ordered path works block by block: the edges of the blocks."""
+@pytest.mark.parametrize("n_threads", [1, 2])
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, BLOCK, 2 * BLOCK + 5])
+def test_lightgbm_column_ordered_scores_cover_every_row(n, n_threads, rng):
+    """The (n, k) Fortran-ordered path: the edges of the kernel's row tiles (64 rows)
+    and blocks, and one row (both C- and Fortran-ordered, so the row-ordered path)."""
     pytest.importorskip("lightgbm")
     loss = fastloss.CrossEntropy(label_smoothing=0.05)
     x = np.asfortranarray(rng.normal(size=(n, K)) * 3)
     y = rng.integers(0, K, n)
     w = rng.random(n)
-    g, h = flgb.objective(loss, hess_scale=2.0, n_threads=1)(y, x, w)
+    g, h = flgb.objective(loss, hess_scale=2.0, n_threads=n_threads)(y, x, w)
     g_ref, h_ref = ref_grad_hess(loss, x, y)
     np.testing.assert_allclose(g, w[:, None] * g_ref, rtol=2e-7, atol=1e-8)
     np.testing.assert_allclose(h, 2 * w[:, None] * h_ref, rtol=2e-7, atol=1e-8)
+
+
+@pytest.mark.parametrize("loss", [fastloss.CrossEntropy(),
+                                  fastloss.CrossEntropy(label_smoothing=0.1, ignore_index=2,
+                                                        class_weight=np.linspace(0.5, 2, K))],
+                         ids=["plain", "options"])
+def test_lightgbm_scores_are_the_float64_results_rounded_once(loss, rng):
+    """Class-major float32 gradient and Hessian are exactly what the float64 kernel gives
+    for row-ordered margins, Hessian scaled in float64, each rounded to float32 once;
+    rows whose label is ignore_index are exactly 0."""
+    pytest.importorskip("lightgbm")
+    n = 3000
+    x = rng.normal(size=(n, K)) * 2
+    y = rng.integers(0, K, n)
+    w = rng.random(n)
+    g, h = flgb.objective(loss, hess_scale=1.25)(y, np.asfortranarray(x), w)
+    g64, h64 = loss.grad_hess(x, y, sample_weight=w)
+    assert g.dtype == h.dtype == np.float32 and g.flags.f_contiguous
+    np.testing.assert_array_equal(g, g64.astype(np.float32))
+    np.testing.assert_array_equal(h, (h64 * 1.25).astype(np.float32))
+    if loss.ignore_index == 2:
+        assert (y == 2).any() and not g[y == 2].any() and not h[y == 2].any()
+
+
+@pytest.mark.parametrize("k", [K, 40])              # row tiles; wide rows (over 32 classes)
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_the_kernel_scales_the_hessian_alone_in_every_traversal(k, from_logits, rng):
+    """hess_scale is applied as the kernel stores the Hessian: the same bits as scaling
+    the Hessian afterwards, the gradient untouched (XGBoost's objective relies on it;
+    probabilities are not an objective's input, but the kernel keeps the rule there too)."""
+    n = 700
+    loss = fastloss.CrossEntropy(from_logits=from_logits, label_smoothing=0.1)
+    x = rng.normal(size=(n, k)).astype(np.float32)
+    if not from_logits:
+        x = np.exp(x) / np.exp(x).sum(axis=1, keepdims=True)
+    y = rng.integers(0, k, n)
+    g0, h0 = loss.grad_hess(x, y)
+    g, h = np.empty_like(x), np.empty_like(x)
+    loss._run(_loss.GRAD | _loss.HESS, x, y, None, "sum", 2, (g, h), hess_scale=3.0)
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_array_equal(h, h0 * np.float32(3.0))
 
 
 @pytest.mark.parametrize("loss,shape", [(fastloss.CrossEntropy(), (2 * BLOCK + 7, K)),

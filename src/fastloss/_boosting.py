@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._kernels import cpu
-from ._loss import Loss
+from ._loss import GRAD, HESS, Loss
 
 F32 = np.dtype(np.float32)
 F64 = np.dtype(np.float64)
@@ -32,12 +32,9 @@ F64 = np.dtype(np.float64)
 POINTWISE_TARGETS = ("real", "probability", "count")
 USABLE_HESSIANS = ("exact", "surrogate")
 
-#: values per thread in a block of rows where the work goes block by block (LightGBM's
-#: column-ordered class scores; init_score): a block's input and outputs stay in a
-#: core's cache for the transposes around the kernel, each block is one kernel call large
-#: enough to run on every thread (fastloss runs calls below 32k values on one), and the
-#: ~0.1 ms a call costs is paid rarely.  At 1M x 10, one thread: 4k values 122 ms,
-#: 32k-64k 96-100 ms, 256k 117 ms, 1M 163 ms (the kernel alone: 63 ms).
+#: values per thread in a block of rows where init_score works block by block: each block
+#: is one kernel call large enough to run on every thread (fastloss runs calls below 32k
+#: values on one), and the block's scratch stays small.
 BLOCK_VALUES_PER_THREAD = 1 << 15
 
 
@@ -223,11 +220,11 @@ class Objective:
         self.loss_scale = positive(loss_scale, "loss_scale")
         self.n_threads = threads(n_threads)
         self._outputs = None        # the last call's (grad, hess), see _take_outputs
-        self._blocks = None         # row-ordered block buffers of _column_ordered
         self._labels = None         # int64 class labels
+        self._by_class = None       # softmax losses: the loss with classes on axis 0
 
     def __getstate__(self):
-        return {**self.__dict__, "_outputs": None, "_blocks": None, "_labels": None}
+        return {**self.__dict__, "_outputs": None, "_labels": None, "_by_class": None}
 
     def __repr__(self):
         extra = "".join(f", {k}={getattr(self, k)!r}" for k, d in
@@ -271,53 +268,49 @@ class Objective:
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         g, h = self._take_outputs(x.shape, x.dtype)
-        self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
-        if self.hess_scale != 1.0:
-            # a pass over the (warm) Hessian: 3-4 ms at 1M x 10, where one kernel call
-            # per block, scaling each block in cache, cost 8 ms more in per-call overhead
-            np.multiply(h, self.hess_scale, out=h)
+        if self.loss.family == "softmax":       # the kernel scales the Hessian in cache
+            self.loss._run(GRAD | HESS, x, t, w, "sum", self.n_threads, (g, h),
+                           hess_scale=self.hess_scale)
+        else:
+            self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
+            if self.hess_scale != 1.0:
+                np.multiply(h, self.hess_scale, out=h)
         self._check_curvature(h)
         self._outputs = (g, h)
         return g, h
 
-    def _block_rows(self, x):
-        per_row = x.shape[1] if x.ndim == 2 else 1
-        return max(1, BLOCK_VALUES_PER_THREAD * _thread_count(self.n_threads) // per_row)
-
     def _column_ordered(self, x, t, w):
-        """(n, k) margins stored column by column (LightGBM's layout): each block of rows
-        is copied into a row-ordered buffer, computed there in the margins' precision
-        (LightGBM's float64), and written back column by column in float32, the layout
-        and dtype the library takes without a copy.  Returns the (n, k) Fortran-ordered
-        views of the (k, n) results.
+        """(n, k) margins stored column by column (LightGBM's layout, n >= 2), computed in
+        the margins' precision (LightGBM's float64).  Returns (n, k) Fortran-ordered
+        gradient and Hessian.
 
-        Computing in float32 would be ~1.7x faster, but LightGBM computes its own
-        gradients in float64 and rounds them: float32 ones differ in the last bits, and
-        that flipped a split (margins 0.5 apart from the built-in's at 3000 x 10, where
-        float64 gives 1e-14)."""
+        Softmax losses: the kernel reads the (k, n) margins as rows whose classes are n
+        apart (as PyTorch's (N, C, d) layout), in tiles of rows, scales the Hessian and
+        rounds each value to float32 as it stores it: one pass on every thread, in the
+        layout and dtype LightGBM takes without a copy.  Elementwise losses: the (k, n)
+        arrays element by element.
+
+        Computing in float32 would be faster, but LightGBM computes its own gradients in
+        float64 and rounds them: float32 ones differ in the last bits, and that flipped a
+        split (margins 0.5 apart from the built-in's at 3000 x 10, where float64 gives
+        1e-14)."""
         n, k = x.shape
-        dtype = x.dtype if x.dtype in (F32, F64) else F64
-        grad, hess = self._take_outputs((k, n), F32)
-        rows = min(n, self._block_rows(x))
-        if (self._blocks is None or self._blocks[0].shape != (rows, k)
-                or self._blocks[0].dtype != dtype):
-            self._blocks = tuple(np.empty((rows, k), dtype) for _ in range(3))
-        xb, gb, hb = self._blocks
-        for i in range(0, n, rows):
-            m = min(rows, n - i)
-            xc, gc, hc = xb[:m], gb[:m], hb[:m]
-            np.copyto(xc, x[i:i + m], casting="same_kind")
-            self.loss.grad_hess(xc, t[i:i + m],
-                                sample_weight=None if w is None else w[i:i + m],
-                                n_threads=self.n_threads, out=(gc, hc))
-            np.copyto(grad[:, i:i + m], gc.T, casting="same_kind")
+        xt = x.T if x.dtype in (F32, F64) else x.T.astype(F64)
+        if self.loss.family != "softmax":
+            g, h = self.loss.grad_hess(
+                xt, t.T, sample_weight=None if w is None else np.broadcast_to(w, (k, n)),
+                n_threads=self.n_threads)
             if self.hess_scale != 1.0:
-                np.multiply(hc.T, self.hess_scale, out=hess[:, i:i + m], casting="same_kind")
-            else:
-                np.copyto(hess[:, i:i + m], hc.T, casting="same_kind")
-        self._check_curvature(hess)
-        self._outputs = (grad, hess)
-        return grad.T, hess.T
+                np.multiply(h, self.hess_scale, out=h)
+        else:
+            if self._by_class is None:          # the same loss, classes on axis 0
+                self._by_class = type(self.loss)(**{**self.loss.get_params(), "axis": 0})
+            g, h = self._take_outputs((k, n), F32)
+            self._by_class._run(GRAD | HESS, xt, t, w, "sum", self.n_threads, (g, h),
+                                hess_scale=self.hess_scale, out_f32=True)
+            self._outputs = (g, h)
+        self._check_curvature(h)
+        return g.T, h.T
 
     def _check_curvature(self, h):
         flat = h.reshape(-1) if h.flags.c_contiguous else h.T.reshape(-1)

@@ -400,26 +400,30 @@ def _parameters_doc(params) -> str:
 
 # ------------------------------------------------------------------ shared steps ----
 
-def _outputs(mode, out, x, inputs):
-    """(grad, hess) arrays for this call: checked `out` or freshly allocated (or None)."""
+def _outputs(mode, out, x, inputs, dtype=None):
+    """(grad, hess) arrays for this call: checked `out` or freshly allocated (or None), of
+    x's shape and dtype (or `dtype`, where the caller's kernel writes another)."""
     if not mode & GRAD:
         return None, None
+    if dtype is None:
+        dtype = x.dtype
     if out is None:
-        grad = np.empty(x.shape, x.dtype)
-        return grad, (np.empty(x.shape, x.dtype) if mode & HESS else None)
+        grad = np.empty(x.shape, dtype)
+        return grad, (np.empty(x.shape, dtype) if mode & HESS else None)
+    own = dtype is x.dtype          # plain_out compares with x's dtype
     if mode & HESS:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
             raise ValueError("out for grad_hess must be a pair (grad, hess) of arrays")
         grad, hess = out
-        if not layout.plain_out(grad, x):
-            check_out(grad, x.shape, x.dtype, "out[0]", "gradient")
-        if not layout.plain_out(hess, x):
-            check_out(hess, x.shape, x.dtype, "out[1]", "Hessian")
+        if not (own and layout.plain_out(grad, x)):
+            check_out(grad, x.shape, dtype, "out[0]", "gradient")
+        if not (own and layout.plain_out(hess, x)):
+            check_out(hess, x.shape, dtype, "out[1]", "Hessian")
         check_no_overlap([grad], [hess])
         check_no_overlap([grad, hess], inputs)
         return grad, hess
-    if not layout.plain_out(out, x):
-        check_out(out, x.shape, x.dtype, "out", "gradient")
+    if not (own and layout.plain_out(out, x)):
+        check_out(out, x.shape, dtype, "out", "gradient")
     check_no_overlap([out], inputs)
     return out, None
 
@@ -573,7 +577,11 @@ class Softmax(Loss):
         return 0
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
-             exact=None, scale=None):
+             exact=None, scale=None, hess_scale=1.0, out_f32=False):
+        """As Loss._run; and for fastloss._boosting: hess_scale multiplies the Hessian
+        alone, and out_f32 (float64 input, from logits, classes on a strided axis or at
+        most 32 of them) computes in float64 and stores gradient and Hessian as float32,
+        each value rounded once."""
         x = input if layout.plain_float(input) else as_float(input, "input")
         axis, nd = self._axis, x.ndim
         if nd == 0 or not -nd <= axis < nd or x.shape[axis] == 0:
@@ -616,7 +624,9 @@ class Softmax(Loss):
                 raise ValueError(f"target[{', '.join(map(str, pos))}] = "
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={ignore}")
-        grad, hess = _outputs(mode, out, x, (x, y, t, w)) if mode & GRAD else (None, None)
+        out_f32 = out_f32 and dtype is F64
+        grad, hess = (_outputs(mode, out, x, (x, y, t, w), F32 if out_f32 else None)
+                      if mode & GRAD else (None, None))
         if reduction == "mean" and total_w == 0:
             return _nothing_to_average(mode, grad, hess)
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
@@ -629,7 +639,8 @@ class Softmax(Loss):
         softmax = _dispatch.kernels.softmax
         total, bad = softmax.softmax(
             softmax.KINDS[kind], mode, self._from_logits, x, y, t, cw, cw_sum, w, group,
-            value, gv, hv, _scale(reduction, total_w, scale), self._smooth, ignore, nt, num)
+            value, gv, hv, _scale(reduction, total_w, scale), self._smooth, ignore, nt, num,
+            hess_scale, out_f32)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)

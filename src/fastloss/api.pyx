@@ -356,6 +356,8 @@ cdef int softmax(int kind, bint is_ce, bint with_labels, int mode, int reduction
     a.value = per_sample if (reduction == FL_NONE and mode & VALUE) else NULL
     a.scale = 1.0 / total_w if reduction == FL_MEAN else 1.0
     a.smoothing = label_smoothing
+    a.hess_scale = 1.0
+    a.out_f32 = False
     total = run_softmax(&a, n_rows, nt, &flag)
     return finish(mode, reduction, total, total_w, flag, value)
 

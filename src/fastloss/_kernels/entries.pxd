@@ -85,6 +85,9 @@ cdef struct SoftmaxArgs:
     void* value                 # per-row weighted losses ("none") or NULL
     double scale                # factor of grad and hess: 1 / denominator for "mean"
     double smoothing            # label smoothing eps (cross-entropy)
+    double hess_scale           # factor of the Hessian alone (boosting conventions), 1
+    bint out_f32                # float64 input, float32 gradient and Hessian (LightGBM's
+                                # layout); row tiles only (fastloss._boosting sees to it)
 
 # sum of sample weight * loss over n_rows rows; *flag: FLAG_NONE, FLAG_NO_MEMORY or the
 # first row whose label was out of range when read

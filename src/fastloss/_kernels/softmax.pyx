@@ -369,7 +369,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
     cdef floating* hrow = NULL
     cdef floating scratch[4 * TILE]
     cdef WideSums sums
-    cdef Py_ssize_t top
+    cdef Py_ssize_t top, c
     cdef floating m, gap_y = 0, e_y = 0, w_y = 1, one = 1
     cdef floating row_scale = <floating>(sw_r * a.scale)
     cdef floating eps_c = <floating>(a.smoothing / C)
@@ -402,6 +402,10 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
         grow[y] = grad_y
         if Mode is grad_and_hess:
             hrow[y] = hess_y
+    if Mode is grad_and_hess:
+        if a.hess_scale != 1:       # the row is still in cache
+            for c in range(C):
+                hrow[c] = hrow[c] * <floating>a.hess_scale
     return sw_r * l
 
 
@@ -450,6 +454,33 @@ cdef inline void tile_store(const floating* tile, Py_ssize_t R, Py_ssize_t C, co
         col = base + c * dst.cls
         for r in range(R):
             col[r] = tile[c * R + r]
+
+
+cdef inline void tile_store_f32(const double* tile, Py_ssize_t R, Py_ssize_t C,
+                                const Rows* dst, void* data, Py_ssize_t r0) noexcept nogil:
+    """tile_store of a float64 tile into float32 outputs (Args.out_f32), each value
+    rounded once."""
+    cdef float* base = <float*>data + row_at(dst, r0)
+    cdef Py_ssize_t step = dst.outer if dst.cls == 1 else 1    # from one row to the next
+    cdef Py_ssize_t r, c
+    for c in range(C):
+        for r in range(R):
+            base[c * dst.cls + r * step] = <float>tile[c * R + r]
+
+
+cdef inline void store(const Args* a, floating* tile, Py_ssize_t R, Py_ssize_t C, void* data,
+                       Py_ssize_t r0, floating factor) noexcept nogil:
+    """Rows r0 .. r0+R of the gradient or Hessian (`data`) = factor * tile (factor 1:
+    the tile as it is), in the outputs' dtype."""
+    cdef Py_ssize_t i
+    if factor != 1:
+        for i in range(R * C):
+            tile[i] = tile[i] * factor
+    if floating is double:
+        if a.out_f32:
+            tile_store_f32(tile, R, C, &a.g, data, r0)
+            return
+    tile_store(tile, R, C, &a.g, data, r0)
 
 
 cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* z_t,
@@ -652,7 +683,7 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
         if a.kind == CE_INDEX:
             for r in range(R):
                 out_t[labels[r] * R + r] = hess_label[r]
-        tile_store(out_t, R, C, &a.g, a.hess, r0)
+        store(a, out_t, R, C, a.hess, r0, <floating>a.hess_scale)
     if a.kind == CE_INDEX:
         for r in range(R):
             smooth_w[r] = row_scale[r] * eps_c
@@ -666,13 +697,20 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
             for r in range(R):
                 out_t[c * R + r] = (grad_factor[r] * z_t[c * R + r]
                                     - row_scale[r] * weight_t[c * R + r])
-    tile_store(out_t, R, C, &a.g, a.g.data, r0)
+    store(a, out_t, R, C, a.g.data, r0, one)
     if n_skipped:                   # skipped rows: zero gradient, whatever their logits
         for r in range(R):
-            if skip[r]:
-                zero_row(<floating*>a.g.data + row_at(&a.g, r0 + r), C, a.g.cls)
-                if Mode is grad_and_hess:
-                    zero_row(<floating*>a.hess + row_at(&a.g, r0 + r), C, a.g.cls)
+            if not skip[r]:
+                continue
+            if floating is double:
+                if a.out_f32:
+                    zero_row(<float*>a.g.data + row_at(&a.g, r0 + r), C, a.g.cls)
+                    if Mode is grad_and_hess:
+                        zero_row(<float*>a.hess + row_at(&a.g, r0 + r), C, a.g.cls)
+                    continue
+            zero_row(<floating*>a.g.data + row_at(&a.g, r0 + r), C, a.g.cls)
+            if Mode is grad_and_hess:
+                zero_row(<floating*>a.hess + row_at(&a.g, r0 + r), C, a.g.cls)
     return vsum(row_loss, R)
 
 
@@ -738,6 +776,8 @@ cdef double prob_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
                 grow[(c0 + c) * gs] = s * (-av[c] / (pc if pc > eps else eps))
             if Mode is grad_and_hess:
                 hrow[(c0 + c) * gs] = s * (av[c] / (pc * pc) if pc > eps else zero)
+                if a.hess_scale != 1:
+                    hrow[(c0 + c) * gs] = hrow[(c0 + c) * gs] * <floating>a.hess_scale
         total += vsum(terms, n)
         c0 += n
     return sw_r * total
@@ -864,7 +904,8 @@ ENTRIES = {"softmax": PyCapsule_New(<void*>run_softmax, FL_ENTRY_SOFTMAX, NULL)}
 def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, object t,
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
-            long long ignore_index, int n_threads, object exact=None):
+            long long ignore_index, int n_threads, object exact=None,
+            double hess_scale=1.0, bint out_f32=False):
     """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag)
     (the sum also added exactly to `exact`, an exact-sum state, if given).
 
@@ -879,6 +920,10 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     flag is -1, or the first row whose label was out of range when the kernel read it
     (the caller's labels changed after they were checked; such rows count as ignored).
     MemoryError if a block found no memory for its scratch.
+
+    For the boosting objectives (fastloss._boosting): the Hessian is multiplied by
+    hess_scale; out_f32 (float64 x, rows in tiles: from logits, classes a stride apart or
+    at most NARROW_MAX) writes grad and hess as float32.
     """
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * (cnp.PyArray_DIM(x, 2)
@@ -906,6 +951,11 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     a.value = <void*>data_or_null(value)
     a.scale = scale
     a.smoothing = smoothing
+    a.hess_scale = hess_scale
+    a.out_f32 = out_f32 and not a.float32
+    if a.out_f32 and not use_tiles(&a):
+        raise ValueError("fastloss: float32 outputs of float64 input need rows in tiles "
+                         "(from logits, classes a stride apart or at most NARROW_MAX)")
     scratch_bytes = scratch_values(&a) * cnp.PyArray_ITEMSIZE(x)
     with nogil:
         total = blocked_sum(softmax_block, &a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
