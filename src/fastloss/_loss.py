@@ -26,7 +26,7 @@ from ._kernels import checks, cpu, layout
 from ._kernels import exact as _exact
 from ._validation import (F32, F64, REDUCTIONS, aligned_c, as_array, as_float,
                           check_no_overlap, check_out, check_reduction, check_same_shape,
-                          checked_weights, readable, resolve_threads)
+                          checked_weights, half_array, readable, resolve_threads)
 
 VALUE, GRAD, HESS = cpu.MODES["value"], cpu.MODES["grad"], cpu.MODES["hess"]
 
@@ -501,17 +501,27 @@ class Pointwise(Loss):
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
              exact=None, scale=None):
+        x_half = t_half = 0                         # float16 / bfloat16 read natively
         if layout.plain_pair(input, target):        # the common case, checked in ~50 ns
             x, t = input, target
         else:
-            x = as_float(input, "input")
-            t = as_float(target, "target", x.dtype)
+            half = half_array(input)
+            if half is None:
+                x = as_float(input, "input")
+                t = as_float(target, "target", x.dtype)
+            else:
+                x, x_half = half
+                half = half_array(target) if self.target != "count" else None
+                if half is None:
+                    t = as_float(target, "target", F32)
+                else:
+                    t, t_half = half
             if t.shape != x.shape:
                 check_same_shape(x, t)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
-        dtype, shape = x.dtype, x.shape
+        dtype, shape = F32 if x_half else x.dtype, x.shape
         num, den = (None, None) if exact is None else exact
         if sample_weight is None:
             w, group, total_w = None, 1, x.size
@@ -528,13 +538,13 @@ class Pointwise(Loss):
                 raise ValueError(f"target must be >= 0 (counts) for {type(self).__name__}; "
                                  f"target[{', '.join(map(str, pos))}] = "
                                  f"{t.reshape(-1)[bad] if t.ndim <= 1 else t[pos]}")
-        grad, hess = _outputs(mode, out, x, (x, t, w))
+        grad, hess = _outputs(mode, out, x, (x, t, w), F32 if x_half else None)
         if reduction == "mean" and total_w == 0:
             return _nothing_to_average(mode, grad, hess)
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, x, t, w, group, pw, period, value, grad, hess,
-            _scale(reduction, total_w, scale), self._param, nt, num)
+            _scale(reduction, total_w, scale), self._param, nt, num, x_half, t_half)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 

@@ -33,17 +33,58 @@ def as_array(obj, name: str) -> np.ndarray:
             return np.from_dlpack(obj)
         except (TypeError, BufferError, ValueError, RuntimeError):
             pass                        # e.g. a dtype NumPy lacks: let np.asarray explain
+    half = half_array(obj)              # PyTorch bfloat16, which NumPy cannot import
+    if half is not None and half[1] == HALF_BF16:
+        return _bf16_as_f32(half[0])
     return np.asarray(obj)
 
 
+def _bf16_as_f32(bits: np.ndarray) -> np.ndarray:
+    """bfloat16 values (their 16 bits) as float32, exactly: where a kernel cannot read them
+    natively and NumPy has no bfloat16 dtype."""
+    wide = bits.astype(np.uint32)
+    wide <<= 16
+    return wide.view(np.float32)
+
+
+#: half-precision kinds, as the kernels number them
+HALF_F16, HALF_BF16 = cpu.HALVES["float16"], cpu.HALVES["bfloat16"]
+_TORCH_HALVES = {"torch.float16": HALF_F16, "torch.bfloat16": HALF_BF16}
+
+
+def _half_kind(dtype: np.dtype) -> int:
+    """HALF_F16 for float16, HALF_BF16 for bfloat16 (ml_dtypes' NumPy dtype), else 0."""
+    if dtype.type is np.float16:
+        return HALF_F16
+    return HALF_BF16 if dtype.name == "bfloat16" and dtype.itemsize == 2 else 0
+
+
+def half_array(obj) -> tuple[np.ndarray, int] | None:
+    """(the 2-byte values as an ndarray, HALF_F16 or HALF_BF16) when `obj` holds float16
+    or bfloat16 values (a NumPy array of float16 or of ml_dtypes' bfloat16, or a PyTorch
+    CPU tensor of either, read through DLPack without a copy), else None."""
+    if isinstance(obj, np.ndarray):
+        kind = _half_kind(obj.dtype)
+        return (obj, kind) if kind else None
+    kind = _TORCH_HALVES.get(str(getattr(obj, "dtype", "")))
+    if kind and type(obj).__module__.startswith("torch") and hasattr(obj, "__dlpack__"):
+        import torch                        # the caller's tensor: torch is imported
+        try:
+            return np.from_dlpack(obj.detach().view(torch.int16)).view(np.uint16), kind
+        except (TypeError, BufferError, ValueError, RuntimeError):
+            return None                     # e.g. not on the CPU: as_array explains
+    return None
+
+
 def compute_dtype(dtype: np.dtype, name: str) -> np.dtype:
-    """float32 stays float32, float64 stays float64, other real dtypes become float64."""
-    if dtype.type is np.float32:
+    """float32 stays float32, float64 stays float64, float16 and bfloat16 become float32,
+    other real dtypes float64."""
+    if dtype.type is np.float32 or _half_kind(dtype):
         return F32
     if dtype.kind in "biuf":
         return F64
-    raise TypeError(f"{name} must hold real numbers (float32, float64, or integers/bool, "
-                    f"which are converted to float64); got dtype {dtype}")
+    raise TypeError(f"{name} must hold real numbers (float32, float64, float16, bfloat16, "
+                    f"or integers/bool, which are converted to float64); got dtype {dtype}")
 
 
 def as_float(obj, name: str, dtype: np.dtype | None = None) -> np.ndarray:
@@ -57,6 +98,9 @@ def as_float(obj, name: str, dtype: np.dtype | None = None) -> np.ndarray:
         want = compute_dtype(dt, name)      # raises TypeError for complex, object, str
         if dtype is None:
             dtype = want
+        if _half_kind(dt) == HALF_BF16:     # NumPy's own shift: ml_dtypes' cast is scalar
+            arr = _bf16_as_f32(arr.view(np.uint16))
+            return arr if dtype is F32 else arr.astype(dtype)
     return arr.astype(dtype)
 
 

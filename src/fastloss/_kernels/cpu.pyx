@@ -14,9 +14,17 @@ cdef extern from "fl_build_info.h":
     const char* FL_BUILD_INFO       # JSON written by setup.py: compiler, flags, OpenMP
 
 
+cdef extern from "half.h":
+    enum: FL_HALF_F16, FL_HALF_BF16
+
+
 #: What a kernel call computes, as the kernels number it (blocks.pxd): a call passes
 #: VALUE, VALUE | GRAD or GRAD | HESS.
 MODES = {"value": VALUE, "grad": GRAD, "hess": HESS}
+
+#: The half-precision dtypes the pointwise kernels read themselves, as they number them
+#: (half.h).
+HALVES = {"float16": FL_HALF_F16, "bfloat16": FL_HALF_BF16}
 
 
 def has(str feature):

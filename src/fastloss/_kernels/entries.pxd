@@ -47,6 +47,8 @@ cdef struct PointwiseArgs:
     void* hess                  # Hessian diagonal or NULL
     double scale                # factor of grad and hess: 1 / sum(w) for "mean", else 1
     double param                # the loss's parameter (Pseudo-Huber's delta), or 0
+    int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
+    int t_half                  # t likewise, widened to float32 (float32 is then set); or 0
 
 # sum of w l over n elements, on at most n_threads threads; *flag as blocked_sum sets it
 ctypedef double (*PointwiseEntry)(const PointwiseArgs* a, Py_ssize_t n, int n_threads,

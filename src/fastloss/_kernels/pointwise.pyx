@@ -35,6 +35,11 @@ from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport PointwiseArgs as Args, FL_ENTRY_POINTWISE
 from cpython.pycapsule cimport PyCapsule_New
+from libc.stdint cimport uint16_t
+
+cdef extern from "half.h" nogil:
+    void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
+                      float* out)
 
 cnp.import_array()
 
@@ -95,8 +100,20 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
         n = hi - i0
         if n > TILE:
             n = TILE
-        xp = tile_of(x, a.x_stride, i0, n, xbuf)
-        tp = tile_of(t, a.t_stride, i0, n, tbuf)
+        xp = tp = NULL
+        if floating is float:       # half-precision data, widened as the tile is read
+            if a.x_half:
+                fl_half_tile(<const uint16_t*>a.x + i0 * a.x_stride, a.x_stride, n,
+                             a.x_half, xbuf)
+                xp = xbuf
+            if a.t_half:
+                fl_half_tile(<const uint16_t*>a.t + i0 * a.t_stride, a.t_stride, n,
+                             a.t_half, tbuf)
+                tp = tbuf
+        if xp == NULL:
+            xp = tile_of(x, a.x_stride, i0, n, xbuf)
+        if tp == NULL:
+            tp = tile_of(t, a.t_stride, i0, n, tbuf)
         wp = &ones[0] if w == NULL else grouped_tile(w, a.w_group, i0, n, wbuf)
         pwp = &ones[0] if pw == NULL else cyclic_tile(pw, a.pw_period, i0, n, pwbuf)
         lp = &lbuf[0] if value == NULL else value + i0
@@ -155,14 +172,16 @@ ENTRIES = {"pointwise": PyCapsule_New(<void*>run_pointwise, FL_ENTRY_POINTWISE, 
 def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
               Py_ssize_t w_group, object pw, Py_ssize_t pw_period, object value,
               object grad, object hess, double scale, double param, int n_threads,
-              object exact=None):
+              object exact=None, int x_half=0, int t_half=0):
     """Run one pointwise loss over x and t elementwise; return the sum of w * l (also
     added exactly to `exact`, an exact-sum state, if given).
 
     The caller (fastloss.losses) has validated everything: x and t have the same size and
     float dtype, each either C-contiguous (any shape, read flat) or 1-D with a stride that
     is a multiple of the item size; w, pw, value, grad and hess are None or C-contiguous of
-    that dtype and the right size.
+    that dtype and the right size.  x_half / t_half (half.h's FL_HALF_F16, FL_HALF_BF16):
+    x / t hold 2-byte float16 or bfloat16 values (any 2-byte dtype), read as float32, and
+    everything else is float32.
     """
     cdef Args a
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
@@ -172,7 +191,9 @@ def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     cdef fl_exact* accp = exact_in(exact, &acc)
     a.kernel = kernel
     a.mode = mode
-    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
+    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 or x_half != 0
+    a.x_half = x_half
+    a.t_half = t_half
     a.x = cnp.PyArray_DATA(x)
     a.x_stride = flat_stride(x)
     a.t = cnp.PyArray_DATA(t)

@@ -1,0 +1,58 @@
+/* Half-precision input (float16 and bfloat16), widened to float32 as a tile is read.
+ *
+ * Both conversions are exact (every float16 and bfloat16 value is a float32 value) and
+ * written with integer and float operations that every level vectorizes, so no level needs
+ * F16C or AVX-512 BF16/FP16 instructions, and no compiler needs a _Float16 type (MSVC has
+ * none).
+ *
+ * bfloat16 is the upper half of a float32: shift it back into place.
+ *
+ * float16 (1 sign, 5 exponent, 10 mantissa bits, bias 15): the exponent and mantissa bits,
+ * shifted to float32's places, read as a float32 whose exponent is off by the bias
+ * difference, 2^(127 - 15) = 2^112; one multiplication by 2^112 fixes it, and subnormal
+ * float16 values come out right too (they are subnormal float32 values scaled by an exact
+ * power of two).  Infinity and NaN (float16 exponent 31) come out as finite values of at
+ * least 2^16 and get float32's all-ones exponent back (a NaN keeps its payload bits).
+ */
+#ifndef FL_HALF_H
+#define FL_HALF_H
+
+#include <stdint.h>
+#include <Python.h>     /* Py_ssize_t */
+
+#include "vecmath.h"    /* fl_bits_f32, fl_from_bits_f32 */
+
+enum { FL_HALF_NONE = 0, FL_HALF_F16 = 1, FL_HALF_BF16 = 2 };
+
+FL_INLINE float fl_bf16_to_f32(uint16_t h)
+{
+    return fl_from_bits_f32((uint32_t)h << 16);
+}
+
+FL_INLINE float fl_f16_to_f32(uint16_t h)
+{
+    float scaled = fl_from_bits_f32(((uint32_t)h & 0x7fffu) << 13) * 5.192296858534828e+33f; /* 2^112 */
+    uint32_t bits = fl_bits_f32(scaled);
+    bits |= scaled >= 65536.0f ? 0x7f800000u : 0u;      /* exponent 31: infinity or NaN */
+    return fl_from_bits_f32(bits | ((uint32_t)h & 0x8000u) << 16);
+}
+
+/* out[i] = src[i * stride] widened to float32, for i < n (kind: FL_HALF_F16 or _BF16) */
+FL_INLINE void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n,
+                                int kind, float* out)
+{
+    Py_ssize_t i;
+    if (kind == FL_HALF_BF16) {
+        if (stride == 1)
+            for (i = 0; i < n; i++) out[i] = fl_bf16_to_f32(src[i]);
+        else
+            for (i = 0; i < n; i++) out[i] = fl_bf16_to_f32(src[i * stride]);
+    } else {
+        if (stride == 1)
+            for (i = 0; i < n; i++) out[i] = fl_f16_to_f32(src[i]);
+        else
+            for (i = 0; i < n; i++) out[i] = fl_f16_to_f32(src[i * stride]);
+    }
+}
+
+#endif

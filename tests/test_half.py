@@ -1,0 +1,129 @@
+"""Half-precision input (docs/contract.md, "Dtypes and layouts"): float16 and bfloat16
+(ml_dtypes' NumPy dtype, or PyTorch tensors) are computed in float32 and give float32
+results, within float32 tolerance of a float64 reference computed from the same rounded
+inputs.  Pointwise losses read the 2-byte values themselves, widening each tile as they
+read it (no float32 copy of the input); the softmax losses convert them to float32 once."""
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastloss
+from conftest import (LOSS_INSTANCES, assert_grad, assert_value, input_for, is_rowwise,
+                      sample_shape, target_for)
+from fastloss.bench import reference as ref
+
+try:
+    import ml_dtypes        # the README's test extras install it; the wheels' tests may not
+except ImportError:
+    ml_dtypes = None
+
+HALVES = {"float16": np.float16,
+          "bfloat16": ml_dtypes.bfloat16 if ml_dtypes else None}
+HALF_PARAMS = ["float16", pytest.param("bfloat16", marks=pytest.mark.skipif(
+    ml_dtypes is None, reason="ml_dtypes (NumPy's bfloat16) is not installed"))]
+
+
+def _torch():
+    return pytest.importorskip("torch")
+
+
+def _reference(loss, x, t, w, reduction):
+    """float64 reference of the rounded half-precision inputs."""
+    x64 = np.asarray(x, np.float64)
+    t64 = t if t.dtype.kind in "iu" else np.asarray(t, np.float64)
+    l, g, h, denom = ref.by_name(loss.name)(x64, t64, **loss.get_params())
+    sshape = sample_shape(loss, x.shape)
+    return ref.reduce(l, g, h, reduction, ref.expand_weight(w, sshape), denom,
+                      is_rowwise(loss), getattr(loss, "axis", -1))
+
+
+@pytest.mark.parametrize("loss", LOSS_INSTANCES, ids=repr)
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_half_inputs_against_float64_reference(level, loss, half, rng):
+    shape = (37, 5) if is_rowwise(loss) else (2000,)
+    x = input_for(loss, shape, rng, np.float32).astype(HALVES[half])
+    t = target_for(loss, x.astype(np.float32), rng)
+    if t.dtype.kind == "f":
+        t = t.astype(HALVES[half])
+    w = rng.uniform(0, 2, sample_shape(loss, shape)[:1])
+    for reduction in ("mean", "sum", "none"):
+        value, grad, hess = _reference(loss, x, t, w, reduction)
+        got = loss(x, t, sample_weight=w, reduction=reduction)
+        assert_value(got, value, np.float32, cancels=is_rowwise(loss) and t.shape == x.shape)
+        v2, g2 = loss.value_and_grad(x, t, sample_weight=w, reduction=reduction)
+        assert g2.dtype == np.float32 and g2.shape == x.shape
+        assert_grad(g2, grad, np.float32)
+        g3, h3 = loss.grad_hess(x, t, sample_weight=w, reduction=reduction)
+        assert g3.dtype == h3.dtype == np.float32
+        assert_grad(g3, grad, np.float32)
+        assert_grad(h3, hess, np.float32)
+        if reduction == "none":
+            assert got.dtype == np.float32
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_every_half_value_is_widened_exactly(level, half):
+    """All 65,536 bit patterns (subnormals, infinities, NaN included) through the
+    pointwise kernels' own conversion: MAE against 0 per element is |x| in float32."""
+    bits = np.arange(1 << 16, dtype=np.uint32).astype(np.uint16)
+    x = bits.view(HALVES[half])
+    got = fastloss.MAE()(x, np.zeros(x.size, np.float32), reduction="none")
+    expected = np.abs(x.astype(np.float32))
+    np.testing.assert_array_equal(got, expected)          # NaN where expected is NaN
+    strided = fastloss.MAE()(x[::3], np.zeros(x[::3].size, np.float32), reduction="none")
+    np.testing.assert_array_equal(strided, expected[::3])
+
+
+def test_pointwise_losses_read_half_inputs_without_a_float32_copy(rng):
+    """The whole point: a 2-byte input is read as it is, not converted first (before,
+    float16 became a float64 copy, 4x its bytes)."""
+    n = 1_000_000
+    x = rng.normal(size=n).astype(np.float16)
+    t = rng.normal(size=n).astype(np.float16)
+    loss = fastloss.MSE()
+    loss(x, t)
+    tracemalloc.start()
+    try:
+        loss(x, t)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < n                         # a float32 copy of x alone is 4n bytes
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_pytorch_half_tensors_are_read_as_numpy_halves_are(half, rng):
+    torch = _torch()
+    tdtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}[half]
+    x32 = rng.normal(size=(300, 7)).astype(np.float32)
+    t32 = rng.normal(size=(300, 7)).astype(np.float32)
+    xh, th = x32.astype(HALVES[half]), t32.astype(HALVES[half])
+    xt, tt = torch.from_numpy(x32).to(tdtype), torch.from_numpy(t32).to(tdtype)
+    y = rng.integers(0, 7, 300)
+    for loss, a, b in ((fastloss.PseudoHuber(), (xh, th), (xt, tt)),
+                       (fastloss.BinaryCrossEntropy(), (xh, th), (xt, tt)),
+                       (fastloss.CrossEntropy(), (xh, y), (xt, torch.from_numpy(y)))):
+        va, ga = loss.value_and_grad(*a)
+        vb, gb = loss.value_and_grad(*b)
+        assert va == vb and gb.dtype == np.float32
+        np.testing.assert_array_equal(ga, gb)
+    strided = xt[:, ::2]                    # a view: read through DLPack with its strides
+    np.testing.assert_array_equal(fastloss.MAE()(strided, strided, reduction="none"),
+                                  np.zeros((300, 4), np.float32))
+
+
+def test_half_inputs_keep_the_usual_checks(rng):
+    x = rng.normal(size=10).astype(np.float16)
+    with pytest.raises(ValueError, match=r"target shape \(9,\) does not match input shape"):
+        fastloss.MSE()(x, np.zeros(9, np.float16))
+    with pytest.raises(ValueError, match="target must be >= 0"):
+        fastloss.PoissonNLL()(x, -np.ones(10, np.float16))
+    out = np.full(10, 7, np.float16)
+    with pytest.raises(ValueError, match=r"out cannot hold the gradient: it has dtype float16 "
+                                         r"\(expected float32\)"):
+        fastloss.MSE().value_and_grad(x, x, out=out)
+    assert (out == 7).all()                 # nothing written
+    grad = np.full(10, np.nan, np.float32)
+    fastloss.MSE().value_and_grad(x, x, out=grad)
+    assert not grad.any()
