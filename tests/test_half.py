@@ -1,8 +1,8 @@
 """Half-precision input (docs/contract.md, "Dtypes and layouts"): float16 and bfloat16
 (ml_dtypes' NumPy dtype, or PyTorch tensors) are computed in float32 and give float32
 results, within float32 tolerance of a float64 reference computed from the same rounded
-inputs.  Pointwise losses read the 2-byte values themselves, widening each tile as they
-read it (no float32 copy of the input); the softmax losses convert them to float32 once."""
+inputs.  The kernels read the 2-byte values themselves, widening each tile (pointwise) or
+block of rows (softmax from logits, classes last) as they read it: no float32 copy."""
 import tracemalloc
 
 import numpy as np
@@ -75,21 +75,54 @@ def test_every_half_value_is_widened_exactly(level, half):
     np.testing.assert_array_equal(strided, expected[::3])
 
 
-def test_pointwise_losses_read_half_inputs_without_a_float32_copy(rng):
+def _peak_bytes(fn):
+    fn()
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_half_inputs_are_read_without_a_float32_copy(rng):
     """The whole point: a 2-byte input is read as it is, not converted first (before,
-    float16 became a float64 copy, 4x its bytes)."""
+    float16 became a float64 copy, 4x its bytes, and bfloat16 was refused)."""
     n = 1_000_000
     x = rng.normal(size=n).astype(np.float16)
     t = rng.normal(size=n).astype(np.float16)
-    loss = fastloss.MSE()
-    loss(x, t)
-    tracemalloc.start()
-    try:
-        loss(x, t)
-        peak = tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-    assert peak < n                         # a float32 copy of x alone is 4n bytes
+    assert _peak_bytes(lambda: fastloss.MSE()(x, t)) < n     # a float32 copy: 4n bytes
+    logits = rng.normal(size=(n // 1000, 1000)).astype(np.float16)
+    y = rng.integers(0, 1000, n // 1000)
+    assert _peak_bytes(lambda: fastloss.CrossEntropy()(logits, y)) < n
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+@pytest.mark.parametrize("layout", ["classes_last", "strided_rows", "classes_first",
+                                    "probabilities"])
+def test_softmax_half_inputs_in_every_layout(level, half, layout, rng):
+    """Classes last and contiguous: read natively, a block of rows at a time (rows of one
+    block and of several, wide and narrow rows); other layouts are converted first.  All
+    agree with the float64 reference of the rounded values."""
+    for C in (3, 40, 5000):
+        x = (rng.normal(size=(9, C)) * 3).astype(HALVES[half])
+        y = rng.integers(0, C, 9)
+        loss = fastloss.CrossEntropy(label_smoothing=0.1)
+        if layout == "strided_rows":
+            x = np.repeat(x, 2, axis=0)[::2]
+        elif layout == "classes_first":
+            x, loss = np.ascontiguousarray(x.T), fastloss.CrossEntropy(label_smoothing=0.1,
+                                                                       axis=0)
+        elif layout == "probabilities":
+            p = np.exp(x.astype(np.float64))
+            x = (p / p.sum(axis=1, keepdims=True)).astype(HALVES[half])
+            loss = fastloss.CrossEntropy(from_logits=False)
+        for reduction in ("sum", "none"):
+            value, grad, _ = _reference(loss, x, y, None, reduction)
+            v, g = loss.value_and_grad(x, y, reduction=reduction)
+            assert_value(v, value, np.float32)
+            assert g.dtype == np.float32 and g.shape == x.shape
+            assert_grad(g, grad, np.float32)
 
 
 @pytest.mark.parametrize("half", HALF_PARAMS)

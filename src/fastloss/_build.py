@@ -23,9 +23,13 @@ class Level(NamedTuple):
 #: targets build the others too, and the best one the CPU has is loaded at import.
 LEVELS = (
     Level("baseline", (), (), ()),
-    Level("avx2", ("-mavx2", "-mfma"), ("/arch:AVX2",), ("avx2", "fma")),
-    Level("avx512", ("-mavx2", "-mfma", "-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl"),
-          ("/arch:AVX512",), ("avx2", "fma", "avx512f", "avx512dq", "avx512bw", "avx512vl")),
+    # F16C (float16 conversions, half.h) comes with every AVX2 CPU (Intel Haswell and AMD
+    # Piledriver on); MSVC's /arch:AVX2 assumes it.
+    Level("avx2", ("-mavx2", "-mfma", "-mf16c"), ("/arch:AVX2",), ("avx2", "fma", "f16c")),
+    Level("avx512", ("-mavx2", "-mfma", "-mf16c", "-mavx512f", "-mavx512dq", "-mavx512bw",
+                     "-mavx512vl"),
+          ("/arch:AVX512",), ("avx2", "fma", "f16c", "avx512f", "avx512dq", "avx512bw",
+                              "avx512vl")),
 )
 LEVEL_NAMES = tuple(level.name for level in LEVELS)
 X86_64 = ("x86_64", "amd64")            # targets (lower case) that build every level

@@ -592,21 +592,30 @@ class Softmax(Loss):
         alone, and out_f32 (float64 input, from logits, classes on a strided axis or at
         most 32 of them) computes in float64 and stores gradient and Hessian as float32,
         each value rounded once."""
-        x = input if layout.plain_float(input) else as_float(input, "input")
+        x_half = 0                  # float16 / bfloat16 logits, read natively
+        if layout.plain_float(input):
+            x = input
+        else:
+            half = half_array(input) if self._from_logits else None
+            if half is not None and _native_half_rows(half[0], self._axis):
+                x, x_half = half
+            else:
+                x = as_float(input, "input")
         axis, nd = self._axis, x.ndim
         if nd == 0 or not -nd <= axis < nd or x.shape[axis] == 0:
             raise ValueError(f"input must have an axis {axis} of at least one class; "
                              f"got shape {x.shape}")
         axis %= nd
-        dtype = x.dtype
+        dtype = F32 if x_half else x.dtype
         n_cls = x.shape[axis]
         last = axis == nd - 1
         sample_shape = x.shape[:-1] if last else x.shape[:axis] + x.shape[axis + 1:]
         if self.takes_labels and layout.plain_labels(
                 target, x if last else np.moveaxis(x, axis, -1)):   # common: ~50 ns
             kind, y, t = "ce_index", target, None
-        else:
-            kind, y, t = self._targets(target, x, axis)
+        else:       # _targets reads x's shape and compute dtype
+            kind, y, t = self._targets(
+                target, np.broadcast_to(np.float32(0), x.shape) if x_half else x, axis)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
@@ -635,7 +644,7 @@ class Softmax(Loss):
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={ignore}")
         out_f32 = out_f32 and dtype is F64
-        grad, hess = (_outputs(mode, out, x, (x, y, t, w), F32 if out_f32 else None)
+        grad, hess = (_outputs(mode, out, x, (x, y, t, w), F32 if out_f32 or x_half else None)
                       if mode & GRAD else (None, None))
         if reduction == "mean" and total_w == 0:
             return _nothing_to_average(mode, grad, hess)
@@ -650,10 +659,17 @@ class Softmax(Loss):
         total, bad = softmax.softmax(
             softmax.KINDS[kind], mode, self._from_logits, x, y, t, cw, cw_sum, w, group,
             value, gv, hv, _scale(reduction, total_w, scale), self._smooth, ignore, nt, num,
-            hess_scale, out_f32)
+            hess_scale, out_f32, x_half)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
+
+
+def _native_half_rows(x: np.ndarray, axis: int) -> bool:
+    """True if the softmax kernels can read half-precision x themselves: rows of
+    contiguous classes (classes on the last axis, C-contiguous, aligned)."""
+    return (x.ndim > 0 and axis in (-1, x.ndim - 1) and x.flags.c_contiguous
+            and x.flags.aligned)
 
 
 def class_view(arr: np.ndarray, axis: int) -> np.ndarray:

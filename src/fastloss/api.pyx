@@ -359,6 +359,7 @@ cdef int softmax(int kind, bint is_ce, bint with_labels, int mode, int reduction
     a.smoothing = label_smoothing
     a.hess_scale = 1.0
     a.out_f32 = False
+    a.x_half = 0
     total = run_softmax(&a, n_rows, nt, &flag)
     return finish(mode, reduction, total, total_w, flag, value)
 

@@ -90,6 +90,9 @@ cdef struct SoftmaxArgs:
     double hess_scale           # factor of the Hessian alone (boosting conventions), 1
     bint out_f32                # float64 input, float32 gradient and Hessian (LightGBM's
                                 # layout); row tiles only (fastloss._boosting sees to it)
+    int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
+                                # rows of contiguous classes, widened to float32 a block at
+                                # a time (float32 is then set); or 0
 
 # sum of sample weight * loss over n_rows rows; *flag: FLAG_NONE, FLAG_NO_MEMORY or the
 # first row whose label was out of range when read

@@ -61,6 +61,11 @@ from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport Rows, SoftmaxArgs as Args, FL_ENTRY_SOFTMAX
 from cpython.pycapsule cimport PyCapsule_New
+from libc.stdint cimport uint16_t
+
+cdef extern from "half.h" nogil:
+    void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
+                      float* out)
 
 cnp.import_array()
 
@@ -854,17 +859,37 @@ cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssiz
 
 cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                           Py_ssize_t* flag, void* scratch) noexcept nogil:
-    """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call."""
+    """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call.  Half-precision
+    rows are first widened to float32 into the thread's scratch (after its row-tile part),
+    and the block runs on those, read as the rows lo .. hi of x."""
     cdef const Args* a = <const Args*>args
+    cdef Args widened
+    cdef float* rows
+    cdef Py_ssize_t r, C = a.n_cls
+    if a.x_half:
+        rows = <float*>scratch + tile_values(a)
+        for r in range(lo, hi):
+            fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C, a.x_half,
+                         rows + (r - lo) * C)
+        widened = a[0]
+        widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
+        widened.x.outer = C
+        return run_mode(&widened, lo, hi, flag, <float*>scratch)
     if a.float32:
         return run_mode(a, lo, hi, flag, <float*>scratch)
     return run_mode(a, lo, hi, flag, <double*>scratch)
 
 
-cdef inline size_t scratch_values(const Args* a) noexcept nogil:
+cdef inline size_t tile_values(const Args* a) noexcept nogil:
     """Values of row-tile scratch a thread needs (row_tile's layout), 0 without tiles."""
     cdef Py_ssize_t tile = NARROW_TILE if a.n_cls <= NARROW_TILE else a.n_cls
     return NARROW_TILES * tile + a.n_cls if use_tiles(a) else 0
+
+
+cdef inline size_t scratch_values(const Args* a) noexcept nogil:
+    """Values of scratch a thread needs: row tiles, then a block of rows widened from half
+    precision."""
+    return tile_values(a) + (block_rows(a.n_cls) * a.n_cls if a.x_half else 0)
 
 
 cdef inline Rows rows_of(object arr):
@@ -905,7 +930,7 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
             long long ignore_index, int n_threads, object exact=None,
-            double hess_scale=1.0, bint out_f32=False):
+            double hess_scale=1.0, bint out_f32=False, int x_half=0):
     """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag)
     (the sum also added exactly to `exact`, an exact-sum state, if given).
 
@@ -924,6 +949,10 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     For the boosting objectives (fastloss._boosting): the Hessian is multiplied by
     hess_scale; out_f32 (float64 x, rows in tiles: from logits, classes a stride apart or
     at most NARROW_MAX) writes grad and hess as float32.
+
+    x_half (half.h's FL_HALF_F16, FL_HALF_BF16): x holds 2-byte float16 / bfloat16 values
+    (any 2-byte dtype), from logits, classes contiguous (inner == 1 and a class stride of
+    one item); everything else is float32.
     """
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * (cnp.PyArray_DIM(x, 2)
@@ -935,7 +964,8 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     cdef fl_exact* accp = exact_in(exact, &acc)
     a.kind = kind
     a.mode = mode
-    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32
+    a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 or x_half != 0
+    a.x_half = x_half
     a.from_logits = from_logits
     a.n_cls = cnp.PyArray_DIM(x, 1)
     a.x = rows_of(x)
@@ -952,11 +982,14 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     a.scale = scale
     a.smoothing = smoothing
     a.hess_scale = hess_scale
+    if x_half and not (from_logits and a.x.cls == 1 and a.x.inner == 1):
+        raise ValueError("fastloss: half-precision input needs logits in rows of contiguous "
+                         "classes")
     a.out_f32 = out_f32 and not a.float32
     if a.out_f32 and not use_tiles(&a):
         raise ValueError("fastloss: float32 outputs of float64 input need rows in tiles "
                          "(from logits, classes a stride apart or at most NARROW_MAX)")
-    scratch_bytes = scratch_values(&a) * cnp.PyArray_ITEMSIZE(x)
+    scratch_bytes = scratch_values(&a) * (sizeof(float) if a.float32 else sizeof(double))
     with nogil:
         total = blocked_sum(softmax_block, &a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
                             n_threads, scratch_bytes, accp, &flag)
