@@ -3,8 +3,9 @@
 The same program runs for aarch64 under qemu-user in tools/aarch64_check.sh (.ci/run); here
 it checks the x86-64 paths (SSE2, and the AVX2 / AVX-512 layers of simd.h under lanes.h, maxat.h, vecmath.h
 and kl_tile.h): exp, log and log1p and their tile loops against long double libm to 1.5 ulp,
-the lane sums bit for bit against their documented order, maxima, and the KL divergence
-tile.  Needs the source tree and GCC or Clang; skipped otherwise.
+the lane sums bit for bit against their documented order, maxima, the KL divergence
+tile, and half.h's widening of every float16 and bfloat16 value (F16C on the avx2 and
+avx512 levels).  Needs the source tree and GCC or Clang; skipped otherwise.
 """
 import platform
 import runpy

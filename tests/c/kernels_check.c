@@ -23,6 +23,7 @@
 #include "lanes.h"
 #include "maxat.h"
 #include "kl_tile.h"
+#include "half.h"
 /* ----------------------------------------------------------------------------------- */
 
 #include <float.h>
@@ -414,6 +415,52 @@ static void check_kl_##S(void)                                                  
 CHECK_KL(f32, float, FLT_EPSILON)
 CHECK_KL(f64, double, DBL_EPSILON)
 
+/* half.h: every float16 and bfloat16 bit pattern, contiguous (F16C where the level has it)
+ * and strided, against a decoding of the fields */
+static float ref_f16(uint16_t h)
+{
+    int e = (h >> 10) & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24)
+            : e == 31 ? (m ? NAN : INFINITY)
+            : ldexpf((float)(m + 1024), e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static void check_half(void)
+{
+    enum { N = 1 << 16 };
+    static uint16_t bits[2 * N];
+    static float out[N];
+    int kind, bad, i;
+    for (i = 0; i < N; i++)
+        bits[i] = bits[N + i] = 0;
+    for (kind = FL_HALF_F16; kind <= FL_HALF_BF16; kind++) {
+        for (int strided = 0; strided <= 1; strided++) {
+            for (i = 0; i < N; i++)
+                bits[strided ? 2 * i : i] = (uint16_t)i;
+            if (strided)
+                fl_half_tile(bits, 2, N, kind, out);
+            else    /* in tiles of odd length, as the kernels' last tile may be */
+                for (i = 0; i < N; i += 253)
+                    fl_half_tile(bits + i, 1, N - i < 253 ? N - i : 253, kind, out + i);
+            bad = 0;
+            for (i = 0; i < N; i++) {
+                float want = kind == FL_HALF_F16 ? ref_f16((uint16_t)i)
+                                                 : bits_f32((uint32_t)i << 16);
+                float got = out[i];
+                if (isnan(want) ? !isnan(got) : memcmp(&got, &want, 4) != 0)
+                    bad++;
+            }
+            char msg[96];
+            snprintf(msg, sizeof msg, "half.h %s %s: all 65536 values exact (%d wrong)",
+                     kind == FL_HALF_F16 ? "float16" : "bfloat16",
+                     strided ? "strided" : "contiguous", bad);
+            printf("  %s\n", msg);
+            check(bad == 0, msg);
+        }
+    }
+}
+
 int main(void)
 {
     printf("vecmath.h (bound %.1Lf ulp):\n", MAX_ULP);
@@ -431,6 +478,8 @@ int main(void)
     check_reduce();
     check_kl_f32();
     check_kl_f64();
+    printf("half.h:\n");
+    check_half();
     printf("failures: %d\n", failures);
     return failures != 0;
 }

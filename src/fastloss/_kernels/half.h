@@ -17,8 +17,8 @@
 #ifndef FL_HALF_H
 #define FL_HALF_H
 
+#include <stddef.h>
 #include <stdint.h>
-#include <Python.h>     /* Py_ssize_t */
 
 #include "vecmath.h"    /* fl_bits_f32, fl_from_bits_f32 */
 
@@ -45,10 +45,10 @@ FL_INLINE float fl_f16_to_f32(uint16_t h)
 }
 
 /* out[i] = src[i * stride] widened to float32, for i < n (kind: FL_HALF_F16 or _BF16) */
-FL_INLINE void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n,
-                                int kind, float* out)
+FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, int kind,
+                            float* out)
 {
-    Py_ssize_t i;
+    ptrdiff_t i;
     if (stride == 1)        /* a later tile: the conversion alone would wait on memory */
         fl_prefetch(src + 4 * n, 2 * n);
     if (kind == FL_HALF_BF16) {
