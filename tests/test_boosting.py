@@ -445,6 +445,20 @@ def test_lightgbm_scores_are_the_float64_results_rounded_once(loss, rng):
         assert (y == 2).any() and not g[y == 2].any() and not h[y == 2].any()
 
 
+def test_lightgbm_elementwise_losses_on_column_ordered_outputs(rng):
+    """An elementwise loss handed (n, k) Fortran-ordered scores with one label per score
+    (the scikit-learn call form) computes element by element in that layout."""
+    pytest.importorskip("lightgbm")
+    x = np.asfortranarray(rng.normal(size=(50, 3)))
+    y = rng.normal(size=(50, 3))
+    w = rng.random(50)
+    g, h = flgb.objective(fastloss.PseudoHuber(), hess_scale=2.0)(y, x, w)
+    g0, h0 = fastloss.PseudoHuber().grad_hess(np.ascontiguousarray(x), y, sample_weight=w)
+    assert g.shape == h.shape == (50, 3)
+    np.testing.assert_array_equal(g, g0)
+    np.testing.assert_array_equal(h, 2 * h0)
+
+
 @pytest.mark.parametrize("k", [K, 40])              # row tiles; wide rows (over 32 classes)
 @pytest.mark.parametrize("from_logits", [True, False])
 def test_the_kernel_scales_the_hessian_alone_in_every_traversal(k, from_logits, rng):

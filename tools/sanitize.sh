@@ -6,8 +6,8 @@
 #
 #   tools/sanitize.sh [quick|full]
 #
-# quick (.ci/run): the safety, fuzz, API and C API tests once, and 1500 stress calls per
-# level.
+# quick (.ci/run): the safety, fuzz, API, C API and half-precision tests once, and 1500
+# stress calls per level.
 # full (the wheels workflow): the whole test suite once per level, and 20000 stress calls
 # per level.  Needs GCC (or Clang, with CC=clang) with the sanitizer runtimes, and pip with
 # network access for the isolated build (setuptools, Cython, NumPy).  The build goes to
@@ -46,7 +46,8 @@ if [ "$mode" = full ]; then
     tests=(tests)
     calls=20000
 else
-    tests=(tests/test_safety.py tests/test_fuzz.py tests/test_api.py tests/test_capi.py)
+    tests=(tests/test_safety.py tests/test_fuzz.py tests/test_api.py tests/test_capi.py
+           tests/test_half.py)
     calls=1500
 fi
 first=1

@@ -1,6 +1,7 @@
 """Odd-shape stress: many calls whose sizes sit on and beside the kernels' boundaries.
 
-Every loss of the table with each of its parameter examples, both float dtypes, every
+Every loss of the table with each of its parameter examples, float32, float64 and float16
+(read natively, as bfloat16 is), every
 method, C-contiguous, strided, reversed,
 Fortran-ordered and misaligned arguments, weights of both forms and `out=`, at sizes just
 below, on and above the tile, lane, narrow-row, block and threading boundaries.  Each
@@ -96,7 +97,7 @@ def run(loss, x, t, kwargs, method, n_threads):
     fn = getattr(loss, method)
     if method == "__call__":
         return [np.asarray(fn(x, t, n_threads=n_threads, **kwargs))]
-    shape, dtype = x.shape, (np.float32 if x.dtype == np.float32 else np.float64)
+    shape, dtype = x.shape, (np.float64 if x.dtype == np.float64 else np.float32)
     out = None
     if method == "value_and_grad":
         out = np.empty(shape, dtype)
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
     start = time.monotonic()
     level = _dispatch.kernels.level
     for i in range(args.calls):
-        dtype = np.float32 if rng.random() < 0.5 else np.float64
+        dtype = (np.float32, np.float64, np.float16)[rng.choice(3, p=(0.4, 0.4, 0.2))]
         loss, x, t, kwargs, method = one_call(rng, dtype)
         with np.errstate(all="ignore"):
             one = run(loss, x, t, kwargs, method, 1)
