@@ -569,12 +569,13 @@ class Softmax(Loss):
         self._from_logits = self._values.get("from_logits", True)
         self._smooth = self._smoothing()
         self._ignore_label = self._ignore()
-        self._weights_of = {}           # dtype -> (class weights or None, their sum or None)
+        #: ((dtype, classes), (class weights or None, their sum)) of the last call
+        self._weights_of = (None, None)
 
-    def _targets(self, target, x, axis):
+    def _targets(self, target, x, axis, dtype):
         """(kernel kind name, int64 labels or None, float targets or None) for input x
         whose classes are on `axis`; labels have x's shape without that axis, float
-        targets x's shape."""
+        targets x's shape and the compute dtype `dtype`."""
         raise NotImplementedError
 
     def _class_weight(self, dtype, n_cls):
@@ -613,9 +614,8 @@ class Softmax(Loss):
         if self.takes_labels and layout.plain_labels(
                 target, x if last else np.moveaxis(x, axis, -1)):   # common: ~50 ns
             kind, y, t = "ce_index", target, None
-        else:       # _targets reads x's shape and compute dtype
-            kind, y, t = self._targets(
-                target, np.broadcast_to(np.float32(0), x.shape) if x_half else x, axis)
+        else:
+            kind, y, t = self._targets(target, x, axis, dtype)
         if reduction not in REDUCTIONS:
             check_reduction(reduction)
         nt = resolve_threads(n_threads)
@@ -628,12 +628,9 @@ class Softmax(Loss):
         else:
             w, group, total_w = checked_weights(sample_weight, dtype, sample_shape, nt,
                                                 None if y is not None else den)
-        cw = self._weights_of.get(dtype)
-        if cw is None or (cw[0] is None and cw[1] != n_cls):
-            cw = self._weights_of[dtype] = self._class_weight(dtype, n_cls)
-        cw, cw_sum = cw
-        if cw is not None and cw.shape[0] != n_cls:
-            cw, cw_sum = self._class_weight(dtype, n_cls)       # raises
+        if self._weights_of[0] != (dtype, n_cls):       # raises for a wrong class count
+            self._weights_of = ((dtype, n_cls), self._class_weight(dtype, n_cls))
+        cw, cw_sum = self._weights_of[1]
         ignore = self._ignore_label
         if y is not None:
             total_w, bad = checks.labels(y, n_cls, ignore, cw, w, group, dtype is F32, nt,

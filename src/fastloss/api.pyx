@@ -373,8 +373,9 @@ cdef int fl_cross_entropy_f32(int mode, int reduction, Py_ssize_t n_rows,
                               double* value, float* per_sample, float* grad, float* hess,
                               int n_threads) noexcept nogil:
     return softmax(ce_index_kind, True, True, mode, reduction, n_rows, n_classes, input,
-                   input_row_stride, labels, ignore_index, NULL, 0, from_logits, class_weight, label_smoothing,
-                   sample_weight, weight_group, value, per_sample, grad, hess, n_threads)
+                   input_row_stride, labels, ignore_index, NULL, 0, from_logits, class_weight,
+                   label_smoothing, sample_weight, weight_group, value, per_sample, grad, hess,
+                   n_threads)
 
 
 cdef int fl_cross_entropy_f64(int mode, int reduction, Py_ssize_t n_rows,
@@ -386,8 +387,9 @@ cdef int fl_cross_entropy_f64(int mode, int reduction, Py_ssize_t n_rows,
                               double* value, double* per_sample, double* grad, double* hess,
                               int n_threads) noexcept nogil:
     return softmax(ce_index_kind, True, True, mode, reduction, n_rows, n_classes, input,
-                   input_row_stride, labels, ignore_index, NULL, 0, from_logits, class_weight, label_smoothing,
-                   sample_weight, weight_group, value, per_sample, grad, hess, n_threads)
+                   input_row_stride, labels, ignore_index, NULL, 0, from_logits, class_weight,
+                   label_smoothing, sample_weight, weight_group, value, per_sample, grad, hess,
+                   n_threads)
 
 
 cdef int fl_softmax_f32(int loss, int mode, int reduction, Py_ssize_t n_rows,

@@ -284,7 +284,7 @@ class CrossEntropy(Softmax):
                              f"classes (expected shape ({n_cls},))")
         return cw, float(self.class_weight.sum())
 
-    def _targets(self, target, x, axis):
+    def _targets(self, target, x, axis, dtype):
         tgt = as_array(target, "target")
         sample_shape = x.shape[:axis] + x.shape[axis + 1:]
         if tgt.shape == sample_shape:
@@ -296,7 +296,7 @@ class CrossEntropy(Softmax):
                                  f"give the input's shape {x.shape})")
             compute_dtype(tgt.dtype, "target")         # raises TypeError
         if tgt.shape == x.shape:
-            return "ce_probs", None, as_float(tgt, "target", x.dtype)
+            return "ce_probs", None, as_float(tgt, "target", dtype)
         raise ValueError(f"target shape {tgt.shape} matches neither class indices "
                          f"{sample_shape} nor probabilities {x.shape} for input shape "
                          f"{x.shape}")
@@ -339,8 +339,8 @@ class KLDivergence(Softmax):
                     "layout (N, C, ...) is axis=1.",
                     examples=(0,)))
 
-    def _targets(self, target, x, axis):
-        t = as_float(target, "target", x.dtype)
+    def _targets(self, target, x, axis, dtype):
+        t = as_float(target, "target", dtype)
         check_same_shape(x, t)
         return ("kl_log" if self.log_target else "kl"), None, t
 
