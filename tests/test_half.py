@@ -2,7 +2,9 @@
 (ml_dtypes' NumPy dtype, or PyTorch tensors) are computed in float32 and give float32
 results, within float32 tolerance of a float64 reference computed from the same rounded
 inputs.  The kernels read the 2-byte values themselves, widening each tile (pointwise) or
-block of rows (softmax from logits, classes last) as they read it: no float32 copy."""
+block of rows (softmax from logits, classes last) as they read it: no float32 copy.  On
+request (an `out` of the input's dtype) the gradient and Hessian are stored in that dtype,
+each float32 result rounded once to nearest even, as the kernel writes it."""
 import tracemalloc
 
 import numpy as np
@@ -152,11 +154,165 @@ def test_half_inputs_keep_the_usual_checks(rng):
         fastloss.MSE()(x, np.zeros(9, np.float16))
     with pytest.raises(ValueError, match="target must be >= 0"):
         fastloss.PoissonNLL()(x, -np.ones(10, np.float16))
-    out = np.full(10, 7, np.float16)
-    with pytest.raises(ValueError, match=r"out cannot hold the gradient: it has dtype float16 "
-                                         r"\(expected float32\)"):
+    out = np.full(10, 7, np.float64)
+    with pytest.raises(ValueError, match=r"out cannot hold the gradient: it has dtype float64 "
+                                         r"\(expected float32, or float16, the input's dtype\)"):
         fastloss.MSE().value_and_grad(x, x, out=out)
     assert (out == 7).all()                 # nothing written
     grad = np.full(10, np.nan, np.float32)
     fastloss.MSE().value_and_grad(x, x, out=grad)
     assert not grad.any()
+
+
+# ------------------------------------------------- the gradient in the input's dtype ----
+
+def _bits(a):
+    return np.asarray(a).view(np.uint16)
+
+
+def _rounded(a, half):
+    """NumPy's (ml_dtypes') rounding of float32 results to the half dtype (to infinity
+    past its range, as IEEE 754 rounding does)."""
+    with np.errstate(over="ignore"):
+        return _bits(np.asarray(a).astype(HALVES[half]))
+
+
+def _half_out(x, half, pair=False):
+    make = lambda: np.full(x.shape, 7, HALVES[half])     # noqa: E731
+    return (make(), make()) if pair else make()
+
+
+@pytest.mark.parametrize("loss", LOSS_INSTANCES, ids=repr)
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_gradient_in_the_input_dtype_on_request(level, loss, half, rng):
+    """An `out` of the input's half dtype gets the float32 gradient (and Hessian) rounded
+    once to nearest even: the same bits as NumPy's (ml_dtypes') own rounding of the float32
+    results, for every loss, in tiles, narrow and wide rows and classes on another axis."""
+    shapes = [(37, 5), (9, 40), (3, 5000)] if is_rowwise(loss) else [(2000,), (3, 300)]
+    for shape in shapes:
+        x = (input_for(loss, shape, rng, np.float32) * 3).astype(HALVES[half])
+        t = target_for(loss, x.astype(np.float32), rng)
+        if t.dtype.kind == "f":
+            t = t.astype(HALVES[half])
+        w = rng.uniform(0, 2, sample_shape(loss, shape)[:1])
+        for reduction in ("mean", "none"):
+            v32, g32 = loss.value_and_grad(x, t, sample_weight=w, reduction=reduction)
+            out = _half_out(x, half)
+            v, g = loss.value_and_grad(x, t, sample_weight=w, reduction=reduction, out=out)
+            assert g is out and g.dtype == HALVES[half]
+            np.testing.assert_array_equal(v, v32)
+            np.testing.assert_array_equal(_bits(g), _rounded(g32, half))
+            gh32 = loss.grad_hess(x, t, sample_weight=w, reduction=reduction)
+            outs = _half_out(x, half, pair=True)
+            gh = loss.grad_hess(x, t, sample_weight=w, reduction=reduction, out=outs)
+            assert gh[0] is outs[0] and gh[1] is outs[1]
+            for got, want in zip(gh, gh32):
+                np.testing.assert_array_equal(_bits(got), _rounded(want, half))
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+@pytest.mark.parametrize("layout", ["classes_first", "strided_rows", "probabilities"])
+def test_softmax_half_gradients_in_other_layouts(level, half, layout, rng):
+    """Inputs the kernels do not read natively (converted to float32 first) still give a
+    gradient in their dtype on request, laid out as the input."""
+    x = (rng.normal(size=(50, 7)) * 3).astype(HALVES[half])
+    y = rng.integers(0, 7, 50)
+    loss = fastloss.CrossEntropy(label_smoothing=0.1)
+    if layout == "classes_first":
+        x, loss = np.ascontiguousarray(x.T), fastloss.CrossEntropy(label_smoothing=0.1, axis=0)
+    elif layout == "strided_rows":
+        x = np.repeat(x, 2, axis=0)[::2]
+    else:
+        p = np.exp(x.astype(np.float64))
+        x = (p / p.sum(axis=1, keepdims=True)).astype(HALVES[half])
+        loss = fastloss.CrossEntropy(from_logits=False)
+    _, g32 = loss.value_and_grad(x, y)
+    out = np.empty(x.shape, HALVES[half])
+    _, g = loss.value_and_grad(x, y, out=out)
+    np.testing.assert_array_equal(_bits(g), _rounded(g32, half))
+
+
+def _rounding_boundaries(half):
+    """Positive float32 values at every rounding boundary of the half dtype: each finite
+    half value, the midpoint to the next (a tie) and the float32 values either side of it,
+    and values past the largest finite one."""
+    dtype = HALVES[half]
+    bits = np.arange(0x7c00 if half == "float16" else 0x7f80, dtype=np.uint16)
+    lo = bits.view(dtype).astype(np.float32)
+    hi = np.append(lo[1:], np.float32(65536.0 if half == "float16" else np.inf))
+    mid = (lo + (hi - lo) / 2).astype(np.float32)
+    mid[-1] = 65520.0 if half == "float16" else np.float32(3.3961514e38)
+    below, above = np.nextafter(mid, 0, dtype=np.float32), np.nextafter(mid, np.inf,
+                                                                       dtype=np.float32)
+    return np.concatenate([lo, mid, below, above, [1e6, 3e38]]).astype(np.float32)
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_half_gradient_rounding_at_every_boundary(level, half):
+    """The kernels' own stores (F16C where the level has it, else half.h's bit arithmetic),
+    checked at every rounding boundary against NumPy's (ml_dtypes') rounding: MSE's
+    gradient "sum" at x = 1/2, t = 0 is exactly the element's weight w (and -w at x = -1/2),
+    so the weights carry the values to round."""
+    w = _rounding_boundaries(half)
+    for sign in (1, -1):
+        x = np.full(w.size, 0.5 * sign, HALVES[half])
+        out = np.empty(w.size, HALVES[half])
+        _, g = fastloss.MSE().value_and_grad(x, np.zeros(w.size, HALVES[half]),
+                                             sample_weight=w, reduction="sum", out=out)
+        np.testing.assert_array_equal(_bits(g), _rounded(sign * w, half))
+
+
+def test_half_gradients_need_no_float32_buffer(rng):
+    """Half in, half out: neither the input nor the gradient exists in float32."""
+    n = 1_000_000
+    x = rng.normal(size=n).astype(np.float16)
+    out = np.empty(n, np.float16)
+    assert _peak_bytes(lambda: fastloss.MSE().value_and_grad(x, x, out=out)) < n
+    logits = rng.normal(size=(n // 1000, 1000)).astype(np.float16)
+    gout = np.empty(logits.shape, np.float16)
+    y = rng.integers(0, 1000, n // 1000)
+    assert _peak_bytes(lambda: fastloss.CrossEntropy().value_and_grad(logits, y, out=gout)) < n
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_pytorch_half_tensors_as_out(half, rng):
+    torch = _torch()
+    tdtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}[half]
+    x = torch.randn(300, 7, generator=torch.Generator().manual_seed(0)).to(tdtype)
+    y = torch.from_numpy(rng.integers(0, 7, 300))
+    for loss, t in ((fastloss.MSE(), x.flip(0)), (fastloss.CrossEntropy(), y)):
+        _, g32 = loss.value_and_grad(x, t)
+        out = torch.full_like(x, 7)
+        _, g = loss.value_and_grad(x, t, out=out)
+        assert g is out
+        assert torch.equal(out, torch.from_numpy(g32).to(tdtype))
+
+
+def test_half_outputs_keep_the_usual_checks(rng):
+    x = rng.normal(size=(10, 4)).astype(np.float16)
+    y = rng.integers(0, 4, 10)
+    for loss, t in ((fastloss.MSE(), x[::-1].copy()), (fastloss.CrossEntropy(), y)):
+        strided = np.full((10, 8), 7, np.float16)[:, ::2]
+        with pytest.raises(ValueError, match="out cannot hold the gradient: it has a "
+                                             "non-C-contiguous layout"):
+            loss.value_and_grad(x, t, out=strided)
+        with pytest.raises(ValueError, match=r"out cannot hold the gradient: it has shape "
+                                             r"\(10, 5\)"):
+            loss.value_and_grad(x, t, out=np.full((10, 5), 7, np.float16))
+        with pytest.raises(ValueError, match="must not share memory"):
+            loss.value_and_grad(x, t, out=x)
+        mixed = (np.full(x.shape, 7, np.float16), np.full(x.shape, 7, np.float32))
+        with pytest.raises(ValueError, match=r"out\[1\] cannot hold the Hessian: it has "
+                                             r"dtype float32 \(expected float32, or float16, "
+                                             r"the input's dtype for both\)"):
+            loss.grad_hess(x, t, out=mixed)
+        assert (strided == 7).all() and (mixed[0] == 7).all() and (mixed[1] == 7).all()
+    with pytest.raises(ValueError, match=r"dtype float16 \(expected float32\)"):
+        fastloss.MSE().value_and_grad(x.astype(np.float32), x.astype(np.float32),
+                                      out=np.empty(x.shape, np.float16))
+    if ml_dtypes is not None:
+        other = np.full(x.shape, 7, ml_dtypes.bfloat16)
+        with pytest.raises(ValueError, match=r"dtype bfloat16 \(expected float32, or "
+                                             r"float16, the input's dtype\)"):
+            fastloss.MSE().value_and_grad(x, x, out=other)
+        assert (other.astype(np.float32) == 7).all()

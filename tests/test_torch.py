@@ -389,7 +389,27 @@ def test_half_dtypes_compute_in_float32_and_return_theirs(dtype, gen, calls):
         torch.testing.assert_close(v1, v3.to(dtype), rtol=0, atol=0)
         torch.testing.assert_close(v1.float(), v2.float(), rtol=1e-2, atol=1e-3)
         torch.testing.assert_close(g1.float(), g2.float(), rtol=2e-2, atol=1e-3)
+        (_, g4), _ = run_both(ours, theirs, x, target, gen=gen, grad_output="ones")
+        assert torch.equal(g4, g3.to(dtype))            # the float32 gradient, rounded once
     assert calls and all(calls)
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_dtypes_make_no_float32_copies(dtype, gen):
+    """float16 / bfloat16 input is read in place and its gradient stored in its dtype by
+    the kernel: forward and backward make no conversion (before, the input was copied to
+    float32 and autograd converted the float32 gradient back: two aten::_to_copy)."""
+    x = torch.randn(64, 100, generator=gen).to(dtype).requires_grad_()
+    y = labels((64,), 100, gen)
+    t = torch.randn(64, 100, generator=gen).to(dtype)
+    for fn, target in ((flt.cross_entropy, y), (flt.mse_loss, t),
+                       (flt.binary_cross_entropy_with_logits, t.sigmoid())):
+        x.grad = None
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+            fn(x, target).backward()
+        names = [e.name for e in prof.events()]
+        assert "aten::_to_copy" not in names, (fn.__name__, sorted(set(names)))
+        assert x.grad.dtype == dtype
 
 
 def test_no_grad_runs_the_value_only_kernels(gen, calls):

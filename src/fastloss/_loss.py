@@ -26,12 +26,15 @@ from ._kernels import checks, cpu, layout
 from ._kernels import exact as _exact
 from ._validation import (F32, F64, REDUCTIONS, aligned_c, as_array, as_float,
                           check_no_overlap, check_out, check_reduction, check_same_shape,
-                          checked_weights, half_array, readable, resolve_threads)
+                          checked_weights, half_array, readable, resolve_threads,
+                          HALF_BF16, HALF_F16)
 
 VALUE, GRAD, HESS = cpu.MODES["value"], cpu.MODES["grad"], cpu.MODES["hess"]
 
 Reduction = Literal["mean", "sum", "none"]
 Value = Union[float, np.ndarray]
+
+_HALF_NAMES = {HALF_F16: "float16", HALF_BF16: "bfloat16"}
 
 #: The loss classes in the order the table defines them (fastloss/losses.py).
 LOSSES: list[type["Loss"]] = []
@@ -135,7 +138,9 @@ n_threads : int, optional
 
 #: What an `out` array must be.
 _OUT = ("C-contiguous, aligned and writeable, of the input's shape and compute dtype, "
-        "sharing no memory with any argument")
+        "sharing no memory with any argument; for float16 / bfloat16 input it may instead "
+        "have the input's dtype (a PyTorch CPU tensor of it too): the results are then "
+        "rounded to it, to nearest even, as they are stored")
 
 
 def _shared_arguments(method):
@@ -410,6 +415,43 @@ def _outputs(mode, out, x, inputs, dtype=None):
     if out is None:
         grad = np.empty(x.shape, dtype)
         return grad, (np.empty(x.shape, dtype) if mode & HESS else None)
+    return _given_outputs(mode, out, x, inputs, dtype)
+
+
+def _half_outputs(mode, out, x, inputs, half):
+    """The gradient (and Hessian) in the input's half-precision dtype, on request: when
+    the input is float16 / bfloat16 (`half`, its kind, else 0) and `out` holds arrays
+    (or PyTorch CPU tensors) of that dtype, (grad, hess, the 2-byte arrays the kernel
+    writes, hess's or None); else None (the float32 outputs of _outputs).
+    Shapes, layout, writability and overlap are checked as for float32 outputs."""
+    if not (half and mode & GRAD) or out is None:
+        return None
+    pair = mode & HESS
+    if pair and not (isinstance(out, (tuple, list)) and len(out) == 2):
+        return None                     # _outputs explains
+    given = tuple(out) if pair else (out,)
+    halves = [half_array(o) for o in given]
+    if all(h is None and (not isinstance(o, np.ndarray) or o.dtype == F32)
+           for h, o in zip(halves, given)):
+        return None                     # float32 outputs (or not arrays: _outputs explains)
+    names = ("out[0]", "out[1]") if pair else ("out",)
+    what = ("gradient", "Hessian")
+    arrays = []
+    for h, o, name, w in zip(halves, given, names, what):
+        if h is None or h[1] != half:
+            got = getattr(o, "dtype", type(o).__name__)
+            both = " for both" if pair else ""
+            raise ValueError(f"{name} cannot hold the {w}: it has dtype {got} (expected "
+                             f"float32, or {_HALF_NAMES[half]}, the input's dtype{both})")
+        arrays.append(check_out(h[0], x.shape, h[0].dtype, name, w))
+    if pair:
+        check_no_overlap(arrays[:1], arrays[1:])
+    check_no_overlap(arrays, inputs)
+    return given[0], (given[1] if pair else None), arrays[0], (arrays[1] if pair else None)
+
+
+def _given_outputs(mode, out, x, inputs, dtype):
+    """_outputs for a given `out`: checked, or ValueError."""
     own = dtype is x.dtype          # plain_out compares with x's dtype
     if mode & HESS:
         if not isinstance(out, (tuple, list)) or len(out) != 2:
@@ -428,10 +470,10 @@ def _outputs(mode, out, x, inputs, dtype=None):
     return out, None
 
 
-def _nothing_to_average(mode, grad, hess):
+def _nothing_to_average(mode, grad, hess, arrays=None):
     """"mean" over no valid samples (empty, all ignored, all weights 0): 0.0 and a zero
-    gradient, never NaN."""
-    for arr in (grad, hess):
+    gradient, never NaN.  arrays: the ndarrays behind grad and hess, if they differ."""
+    for arr in (grad, hess) if arrays is None else arrays:
         if arr is not None:
             arr.fill(0)
     return _result(mode, 0.0, grad, hess)
@@ -538,13 +580,20 @@ class Pointwise(Loss):
                 raise ValueError(f"target must be >= 0 (counts) for {type(self).__name__}; "
                                  f"target[{', '.join(map(str, pos))}] = "
                                  f"{t.reshape(-1)[bad] if t.ndim <= 1 else t[pos]}")
-        grad, hess = _outputs(mode, out, x, (x, t, w), F32 if x_half else None)
+        halves = _half_outputs(mode, out, x, (x, t, w), x_half)
+        if halves is None:
+            grad, hess = gk, hk = _outputs(mode, out, x, (x, t, w), F32 if x_half else None)
+            out_half = 0
+        else:
+            grad, hess, gk, hk = halves
+            out_half = x_half
         if reduction == "mean" and total_w == 0:
-            return _nothing_to_average(mode, grad, hess)
+            return _nothing_to_average(mode, grad, hess, (gk, hk))
         value = np.empty(shape, dtype) if reduction == "none" and mode & VALUE else None
         total = _dispatch.kernels.pointwise.pointwise(
-            self._kernel_id, mode, x, t, w, group, pw, period, value, grad, hess,
-            _scale(reduction, total_w, scale), self._param, nt, num, x_half, t_half)
+            self._kernel_id, mode, x, t, w, group, pw, period, value, gk, hk,
+            _scale(reduction, total_w, scale), self._param, nt, num, x_half, t_half,
+            out_half)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 
@@ -593,12 +642,13 @@ class Softmax(Loss):
         alone, and out_f32 (float64 input, from logits, classes on a strided axis or at
         most 32 of them) computes in float64 and stores gradient and Hessian as float32,
         each value rounded once."""
-        x_half = 0                  # float16 / bfloat16 logits, read natively
+        x_half = in_half = 0        # float16 / bfloat16 logits: read natively, or not
         if layout.plain_float(input):
             x = input
         else:
-            half = half_array(input) if self._from_logits else None
-            if half is not None and _native_half_rows(half[0], self._axis):
+            half = half_array(input)
+            in_half = 0 if half is None else half[1]
+            if in_half and self._from_logits and _native_half_rows(half[0], self._axis):
                 x, x_half = half
             else:
                 x = as_float(input, "input")
@@ -641,22 +691,28 @@ class Softmax(Loss):
                                  f"{y.reshape(-1)[bad]} is not a class index in [0, {n_cls}) "
                                  f"nor ignore_index={ignore}")
         out_f32 = out_f32 and dtype is F64
-        grad, hess = (_outputs(mode, out, x, (x, y, t, w), F32 if out_f32 or x_half else None)
-                      if mode & GRAD else (None, None))
+        halves = _half_outputs(mode, out, x, (x, y, t, w), in_half)
+        if halves is None:
+            grad, hess = gk, hk = _outputs(mode, out, x, (x, y, t, w),
+                                           F32 if out_f32 or x_half else None)
+            out_half = 0
+        else:
+            grad, hess, gk, hk = halves
+            out_half = in_half
         if reduction == "mean" and total_w == 0:
-            return _nothing_to_average(mode, grad, hess)
+            return _nothing_to_average(mode, grad, hess, (gk, hk))
         value = np.empty(sample_shape, dtype) if reduction == "none" and mode & VALUE else None
         if last and layout.plain_rows(x, t):    # the kernel reads (rows, classes) as is
-            gv, hv = grad, hess
+            gv, hv = gk, hk
         else:
             x, t = class_view(x, axis), None if t is None else class_view(t, axis)
-            gv = None if grad is None else class_view(grad, axis)
-            hv = None if hess is None else class_view(hess, axis)
+            gv = None if gk is None else class_view(gk, axis)
+            hv = None if hk is None else class_view(hk, axis)
         softmax = _dispatch.kernels.softmax
         total, bad = softmax.softmax(
             softmax.KINDS[kind], mode, self._from_logits, x, y, t, cw, cw_sum, w, group,
             value, gv, hv, _scale(reduction, total_w, scale), self._smooth, ignore, nt, num,
-            hess_scale, out_f32, x_half)
+            hess_scale, out_f32, x_half, out_half)
         if bad >= 0:
             _labels_changed(y, bad, n_cls, ignore)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)

@@ -247,7 +247,7 @@ cdef int pointwise(int loss, int mode, int reduction, Py_ssize_t n, const floati
     a.hess = hess if mode & HESS else NULL
     a.scale = 1.0 / total_w if reduction == FL_MEAN else 1.0
     a.param = param if flags & TAKES_DELTA else 0.0
-    a.x_half = a.t_half = 0
+    a.x_half = a.t_half = a.out_half = 0
     total = run_pointwise(&a, n, nt, &flag)
     return finish(mode, reduction, total, total_w, flag, value)
 
@@ -359,7 +359,7 @@ cdef int softmax(int kind, bint is_ce, bint with_labels, int mode, int reduction
     a.smoothing = label_smoothing
     a.hess_scale = 1.0
     a.out_f32 = False
-    a.x_half = 0
+    a.x_half = a.out_half = 0
     total = run_softmax(&a, n_rows, nt, &flag)
     return finish(mode, reduction, total, total_w, flag, value)
 

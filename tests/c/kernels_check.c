@@ -461,6 +461,75 @@ static void check_half(void)
     }
 }
 
+/* half.h's rounding to half precision, at every boundary: for each pair of neighbouring
+ * half values lo < hi (both signs; float16 up to its largest finite value, whose upper
+ * neighbour is 2^16, the overflow threshold's other side), lo itself, the midpoint (a tie:
+ * the even one) and the float32 values on either side of it (lo and hi).  Every midpoint
+ * is a float32 value (halves have at most 11 significant bits).  Then infinity, NaN and
+ * values past the range.  Contiguous and strided stores, in odd-length pieces. */
+static float half_value(int kind, uint32_t h)
+{
+    return kind == FL_HALF_F16 ? ref_f16((uint16_t)h) : bits_f32(h << 16);
+}
+
+static void check_half_store(void)
+{
+    enum { N = 4 * 0x7f80 + 8 };
+    static float src[N];
+    static uint16_t want[N], got[2 * N];
+    for (int kind = FL_HALF_F16; kind <= FL_HALF_BF16; kind++) {
+        uint32_t top = kind == FL_HALF_F16 ? 0x7bffu : 0x7f7fu;      /* largest finite */
+        int n = 0;
+        for (uint32_t h = 0; h <= top; h++) {
+            float lo = half_value(kind, h);
+            float hi = h == top ? (kind == FL_HALF_F16 ? 65536.0f : INFINITY)
+                                : half_value(kind, h + 1);
+            float mid = lo + (hi - lo) / 2;
+            uint16_t up = (uint16_t)(h + 1), even = (uint16_t)((h & 1u) ? h + 1 : h);
+            if (h == top && kind == FL_HALF_BF16)
+                mid = bits_f32(0x7f7f8000u);        /* between the largest bf16 and 2^128 */
+            src[n] = lo; want[n++] = (uint16_t)h;
+            src[n] = mid; want[n++] = even;
+            src[n] = nextafterf(mid, 0.0f); want[n++] = (uint16_t)h;
+            src[n] = nextafterf(mid, INFINITY); want[n++] = up;
+        }
+        src[n] = INFINITY; want[n++] = kind == FL_HALF_F16 ? 0x7c00 : 0x7f80;
+        src[n] = 1e30f; want[n++] = kind == FL_HALF_F16 ? 0x7c00 : 0x714a;
+        src[n] = FLT_MAX; want[n++] = kind == FL_HALF_F16 ? 0x7c00 : 0x7f80;
+        src[n] = 0x1p-149f; want[n++] = 0;
+        src[n] = NAN; want[n++] = kind == FL_HALF_F16 ? 0x7e00 : 0x7fc0;
+        for (int sign = 0; sign <= 1; sign++) {
+            for (int strided = 0; strided <= 1; strided++) {
+                int bad = 0, first = -1;
+                for (int i = 0; i < n; i++)
+                    if (sign)
+                        src[i] = -src[i];
+                for (int i = 0; i < n; i += 253)
+                    fl_half_store(src + i, n - i < 253 ? n - i : 253, kind,
+                                  got + (strided ? 2 * i : i), strided ? 2 : 1);
+                for (int i = 0; i < n; i++) {
+                    uint16_t w = (uint16_t)(want[i] | (sign ? 0x8000 : 0));
+                    if (got[strided ? 2 * i : i] != w) {
+                        bad++;
+                        first = first < 0 ? i : first;
+                    }
+                }
+                for (int i = 0; i < n; i++)
+                    if (sign)
+                        src[i] = -src[i];
+                char msg[128];
+                snprintf(msg, sizeof msg, "half.h store %s %s %s: %d boundary values "
+                         "rounded to nearest even (%d wrong, first %d)",
+                         kind == FL_HALF_F16 ? "float16" : "bfloat16",
+                         sign ? "negative" : "positive", strided ? "strided" : "contiguous",
+                         n, bad, first);
+                printf("  %s\n", msg);
+                check(bad == 0, msg);
+            }
+        }
+    }
+}
+
 int main(void)
 {
     printf("vecmath.h (bound %.1Lf ulp):\n", MAX_ULP);
@@ -480,6 +549,7 @@ int main(void)
     check_kl_f64();
     printf("half.h:\n");
     check_half();
+    check_half_store();
     printf("failures: %d\n", failures);
     return failures != 0;
 }

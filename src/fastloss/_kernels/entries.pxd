@@ -15,8 +15,8 @@ from .blocks cimport fl_exact
 
 cdef extern from *:
     """
-    #define FL_ENTRY_POINTWISE "fastloss._kernels.entries.pointwise/1"
-    #define FL_ENTRY_SOFTMAX "fastloss._kernels.entries.softmax/1"
+    #define FL_ENTRY_POINTWISE "fastloss._kernels.entries.pointwise/2"
+    #define FL_ENTRY_SOFTMAX "fastloss._kernels.entries.softmax/2"
     #define FL_ENTRY_WEIGHTS "fastloss._kernels.entries.weights/1"
     #define FL_ENTRY_LABELS "fastloss._kernels.entries.labels/1"
     #define FL_ENTRY_NEGATIVE "fastloss._kernels.entries.first_negative/1"
@@ -49,6 +49,8 @@ cdef struct PointwiseArgs:
     double param                # the loss's parameter (Pseudo-Huber's delta), or 0
     int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
     int t_half                  # t likewise, widened to float32 (float32 is then set); or 0
+    int out_half                # grad and hess hold float16 / bfloat16 (half.h's FL_HALF_*),
+                                # rounded from the float32 results as stored; or 0
 
 # sum of w l over n elements, on at most n_threads threads; *flag as blocked_sum sets it
 ctypedef double (*PointwiseEntry)(const PointwiseArgs* a, Py_ssize_t n, int n_threads,
@@ -93,6 +95,9 @@ cdef struct SoftmaxArgs:
     int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
                                 # rows of contiguous classes, widened to float32 a block at
                                 # a time (float32 is then set); or 0
+    int out_half                # float32 data; grad and hess hold float16 / bfloat16
+                                # (half.h's FL_HALF_*), each block's rows formed in the
+                                # thread's scratch and rounded as stored; or 0
 
 # sum of sample weight * loss over n_rows rows; *flag: FLAG_NONE, FLAG_NO_MEMORY or the
 # first row whose label was out of range when read

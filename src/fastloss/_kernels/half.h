@@ -1,4 +1,6 @@
-/* Half-precision input (float16 and bfloat16), widened to float32 as a tile is read.
+/* Half-precision input (float16 and bfloat16), widened to float32 as a tile is read, and
+ * float32 results rounded back to half precision as they are stored (the gradient in the
+ * input's dtype, on request).
  *
  * Both conversions are exact (every float16 and bfloat16 value is a float32 value) and
  * written with integer and float operations that every level vectorizes, so no compiler
@@ -65,6 +67,68 @@ FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, 
         for (; i < n; i++) out[i] = fl_f16_to_f32(src[i]);
     } else {
         for (i = 0; i < n; i++) out[i] = fl_f16_to_f32(src[i * stride]);
+    }
+}
+
+/* ---- float32 -> half, rounded to nearest, ties to even (the gradient in the input's
+ * dtype, on request).  Branch-free, so that the store loops vectorize at every level:
+ *
+ * bfloat16: add 0x7fff plus the lowest kept bit, drop 16 bits (a carry into the exponent
+ * is the right rounding, up to infinity); a NaN is kept quiet with its top payload bits.
+ *
+ * float16, on the magnitude a (sign put back at the end):
+ *   normal results (a >= 2^-14): rebias the exponent by 15 - 127, round the 13 dropped
+ *     bits the same way as bfloat16's 16; a carry out of the largest finite value gives
+ *     infinity (65520 and up round to infinity, as IEEE 754 says);
+ *   subnormal results (a < 2^-14): a + 0.5 puts float16's unit 2^-24 at the last bit of
+ *     the sum, so the float addition itself rounds (to nearest even), and the sum's low
+ *     bits are the float16 bits;
+ *   a >= 2^16: infinity; NaN: quiet NaN with its top payload bits (what F16C's
+ *     vcvtps2ph gives, so every level stores the same bits). */
+FL_INLINE uint16_t fl_f32_to_bf16(float x)
+{
+    uint32_t u = fl_bits_f32(x);
+    uint32_t nan = 0u - (uint32_t)((u & 0x7fffffffu) > 0x7f800000u);
+    uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+    return (uint16_t)((rounded & ~nan) | (((u >> 16) | 0x40u) & nan));
+}
+
+FL_INLINE uint16_t fl_f32_to_f16(float x)
+{
+    uint32_t u = fl_bits_f32(x);
+    uint32_t a = u & 0x7fffffffu;
+    uint32_t normal = (a - (112u << 23) + 0xfffu + ((a >> 13) & 1u)) >> 13;
+    uint32_t sub = fl_bits_f32(fl_from_bits_f32(a) + 0.5f) - 0x3f000000u;
+    uint32_t is_sub = 0u - (uint32_t)(a < 0x38800000u);          /* a < 2^-14 */
+    uint32_t is_big = 0u - (uint32_t)(a >= 0x47800000u);         /* a >= 2^16, inf, NaN */
+    uint32_t is_nan = 0u - (uint32_t)(a > 0x7f800000u);
+    uint32_t r = (sub & is_sub) | (normal & ~is_sub);
+    r = (0x7c00u & is_big) | (r & ~is_big);
+    r = ((0x7e00u | ((a >> 13) & 0x3ffu)) & is_nan) | (r & ~is_nan);
+    return (uint16_t)(r | ((u >> 16) & 0x8000u));
+}
+
+/* dst[i * stride] = src[i] rounded to half precision, for i < n (kind as above) */
+FL_INLINE void fl_half_store(const float* src, ptrdiff_t n, int kind, uint16_t* dst,
+                             ptrdiff_t stride)
+{
+    ptrdiff_t i;
+    if (kind == FL_HALF_BF16) {
+        if (stride == 1)
+            for (i = 0; i < n; i++) dst[i] = fl_f32_to_bf16(src[i]);
+        else
+            for (i = 0; i < n; i++) dst[i * stride] = fl_f32_to_bf16(src[i]);
+    } else if (stride == 1) {
+        i = 0;
+#ifdef FL_HAVE_F16C
+        for (; i + 8 <= n; i += 8)
+            _mm_storeu_si128((__m128i*)(dst + i),
+                             _mm256_cvtps_ph(_mm256_loadu_ps(src + i),
+                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+        for (; i < n; i++) dst[i] = fl_f32_to_f16(src[i]);
+    } else {
+        for (i = 0; i < n; i++) dst[i * stride] = fl_f32_to_f16(src[i]);
     }
 }
 

@@ -40,6 +40,8 @@ from libc.stdint cimport uint16_t
 cdef extern from "half.h" nogil:
     void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
                       float* out)
+    void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
+                       Py_ssize_t stride)
 
 cnp.import_array()
 
@@ -76,6 +78,8 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
     cdef floating wbuf[TILE]
     cdef floating pwbuf[TILE]
     cdef floating lbuf[TILE]
+    cdef floating gbuf[TILE]       # gradient and Hessian tiles of half-precision outputs
+    cdef floating hbuf[TILE]
     cdef floating ones[TILE]
     cdef const floating* t = <const floating*>a.t
     cdef const floating* w = <const floating*>a.w
@@ -121,7 +125,16 @@ cdef double run_block(const Args* a, const floating* x, Py_ssize_t lo, Py_ssize_
             gp = grad + i0
         if Mode is grad_and_hess:
             hp = hess + i0
+        if floating is float:       # half-precision outputs: formed in a tile, then rounded
+            if a.out_half:
+                gp = &gbuf[0]
+                hp = &hbuf[0]
         tile(a.kernel, xp, tp, wp, pwp, n, lp, gp, hp, s, param, m)
+        if floating is float:
+            if a.out_half and Mode is not value_only:
+                fl_half_store(gp, n, a.out_half, <uint16_t*>a.grad + i0, 1)
+                if Mode is grad_and_hess:
+                    fl_half_store(hp, n, a.out_half, <uint16_t*>a.hess + i0, 1)
         if Mode is not grad_and_hess:
             acc += vsum(lp, n)
         i0 += n
@@ -172,7 +185,7 @@ ENTRIES = {"pointwise": PyCapsule_New(<void*>run_pointwise, FL_ENTRY_POINTWISE, 
 def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
               Py_ssize_t w_group, object pw, Py_ssize_t pw_period, object value,
               object grad, object hess, double scale, double param, int n_threads,
-              object exact=None, int x_half=0, int t_half=0):
+              object exact=None, int x_half=0, int t_half=0, int out_half=0):
     """Run one pointwise loss over x and t elementwise; return the sum of w * l (also
     added exactly to `exact`, an exact-sum state, if given).
 
@@ -181,7 +194,8 @@ def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     is a multiple of the item size; w, pw, value, grad and hess are None or C-contiguous of
     that dtype and the right size.  x_half / t_half (half.h's FL_HALF_F16, FL_HALF_BF16):
     x / t hold 2-byte float16 or bfloat16 values (any 2-byte dtype), read as float32, and
-    everything else is float32.
+    everything else is float32.  out_half (likewise; float32 data): grad and hess hold
+    2-byte values, each rounded to nearest even from the float32 result.
     """
     cdef Args a
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
@@ -194,6 +208,9 @@ def pointwise(int kernel, int mode, cnp.ndarray x, cnp.ndarray t, object w,
     a.float32 = cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32 or x_half != 0
     a.x_half = x_half
     a.t_half = t_half
+    if out_half and not a.float32:
+        raise ValueError("fastloss: half-precision outputs need float32 data")
+    a.out_half = out_half
     a.x = cnp.PyArray_DATA(x)
     a.x_stride = flat_stride(x)
     a.t = cnp.PyArray_DATA(t)

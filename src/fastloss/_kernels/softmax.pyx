@@ -66,6 +66,8 @@ from libc.stdint cimport uint16_t
 cdef extern from "half.h" nogil:
     void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
                       float* out)
+    void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
+                       Py_ssize_t stride)
 
 cnp.import_array()
 
@@ -861,20 +863,41 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                           Py_ssize_t* flag, void* scratch) noexcept nogil:
     """The BlockFn of this family (blocks.pxd): rows lo .. hi of one call.  Half-precision
     rows are first widened to float32 into the thread's scratch (after its row-tile part),
-    and the block runs on those, read as the rows lo .. hi of x."""
+    and the block runs on those, read as the rows lo .. hi of x.  Half-precision outputs:
+    the block writes its gradient (and Hessian) rows as float32 into the scratch after
+    that, as contiguous rows lo .. hi, then rounds them into the outputs' layout."""
     cdef const Args* a = <const Args*>args
     cdef Args widened
     cdef float* rows
-    cdef Py_ssize_t r, C = a.n_cls
-    if a.x_half:
-        rows = <float*>scratch + tile_values(a)
-        for r in range(lo, hi):
-            fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C, a.x_half,
-                         rows + (r - lo) * C)
+    cdef float* grads
+    cdef Py_ssize_t r, C = a.n_cls, block = block_rows(C) * C
+    cdef double total
+    if a.x_half or a.out_half:
         widened = a[0]
-        widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
-        widened.x.outer = C
-        return run_mode(&widened, lo, hi, flag, <float*>scratch)
+        rows = <float*>scratch + tile_values(a)
+        if a.x_half:
+            for r in range(lo, hi):
+                fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C, a.x_half,
+                             rows + (r - lo) * C)
+            widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
+            widened.x.outer = C
+            rows += block
+        if a.out_half and a.g.data != NULL:
+            grads = rows
+            widened.g.data = <void*>(grads - lo * C)
+            widened.g.outer = C
+            widened.g.inner = widened.g.cls = 1
+            if a.hess != NULL:
+                widened.hess = <void*>(grads + block - lo * C)
+        total = run_mode(&widened, lo, hi, flag, <float*>scratch)
+        if a.out_half and a.g.data != NULL:
+            for r in range(lo, hi):
+                fl_half_store(grads + (r - lo) * C, C, a.out_half,
+                              <uint16_t*>a.g.data + row_at(&a.g, r), a.g.cls)
+                if a.hess != NULL:
+                    fl_half_store(grads + block + (r - lo) * C, C, a.out_half,
+                                  <uint16_t*>a.hess + row_at(&a.g, r), a.g.cls)
+        return total
     if a.float32:
         return run_mode(a, lo, hi, flag, <float*>scratch)
     return run_mode(a, lo, hi, flag, <double*>scratch)
@@ -888,8 +911,12 @@ cdef inline size_t tile_values(const Args* a) noexcept nogil:
 
 cdef inline size_t scratch_values(const Args* a) noexcept nogil:
     """Values of scratch a thread needs: row tiles, then a block of rows widened from half
-    precision."""
-    return tile_values(a) + (block_rows(a.n_cls) * a.n_cls if a.x_half else 0)
+    precision, then a block of gradient and one of Hessian rows for half outputs."""
+    cdef size_t block = block_rows(a.n_cls) * a.n_cls
+    cdef size_t outs = 0
+    if a.out_half and a.g.data != NULL:
+        outs = 2 if a.hess != NULL else 1
+    return tile_values(a) + block * ((1 if a.x_half else 0) + outs)
 
 
 cdef inline Rows rows_of(object arr):
@@ -930,7 +957,7 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
             object cw, double cw_sum, object sw, Py_ssize_t sw_group, object value,
             object grad, object hess, double scale, double smoothing,
             long long ignore_index, int n_threads, object exact=None,
-            double hess_scale=1.0, bint out_f32=False, int x_half=0):
+            double hess_scale=1.0, bint out_f32=False, int x_half=0, int out_half=0):
     """Run one softmax loss over the rows of x; return (sum of sample weight * loss, flag)
     (the sum also added exactly to `exact`, an exact-sum state, if given).
 
@@ -952,7 +979,9 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
 
     x_half (half.h's FL_HALF_F16, FL_HALF_BF16): x holds 2-byte float16 / bfloat16 values
     (any 2-byte dtype), from logits, classes contiguous (inner == 1 and a class stride of
-    one item); everything else is float32.
+    one item); everything else is float32.  out_half (likewise; float32 data): grad and
+    hess hold 2-byte values, each rounded to nearest even from the float32 result (any
+    layout; not written over x).
     """
     cdef Args a
     cdef Py_ssize_t n_rows = cnp.PyArray_DIM(x, 0) * (cnp.PyArray_DIM(x, 2)
@@ -986,6 +1015,9 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
         raise ValueError("fastloss: half-precision input needs logits in rows of contiguous "
                          "classes")
     a.out_f32 = out_f32 and not a.float32
+    if out_half and not a.float32:
+        raise ValueError("fastloss: half-precision outputs need float32 data")
+    a.out_half = out_half
     if a.out_f32 and not use_tiles(&a):
         raise ValueError("fastloss: float32 outputs of float64 input need rows in tiles "
                          "(from logits, classes a stride apart or at most NARROW_MAX)")

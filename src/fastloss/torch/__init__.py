@@ -34,8 +34,11 @@ value-only kernels run.  Inputs are read in place through their memory: PyTorch'
   also with ``fullgraph=True``, ``torch.export``, fake tensors) runs the custom operators
   ``torch.ops.fastloss.*`` (``torch.library.custom_op`` with ``register_autograd`` and
   ``register_fake``; they pass ``torch.library.opcheck``).  Both compute the same bits.
-* float32 and float64 are computed natively; float16 and bfloat16 in float32, with the
-  value and the gradient returned in the input's dtype, as PyTorch does.
+* float32 and float64 are computed natively; float16 and bfloat16 are read in place,
+  computed in float32, with the value and the gradient returned in the input's dtype, as
+  PyTorch does: the kernel rounds each gradient value once as it stores it, so neither a
+  float32 copy of the input nor a float32 gradient is made (bfloat16 cross-entropy
+  8192 x 1000, forward + backward, 2 threads: 20 ms before, 8.5 ms; PyTorch 20 ms).
 * Double backward (``create_graph=True``) raises ``RuntimeError``: the saved gradient is
   not differentiable.  Use torch.nn's losses for higher-order derivatives.
 

@@ -68,9 +68,25 @@ def array(t: Tensor) -> np.ndarray:
     return t.detach().numpy()
 
 
-def value_tensor(v, dtype: np.dtype) -> Tensor:
+def data(t: Tensor):
+    """What fastloss's API reads in place: a NumPy view of the tensor, or for float16 and
+    bfloat16 the tensor itself (fastloss reads its 16 bits through DLPack: NumPy has no
+    bfloat16)."""
+    return t.detach() if t.dtype in HALF else array(t)
+
+
+def floats(t: Tensor) -> np.ndarray:
+    """A parameter tensor (class weights, pos_weight, sample weights) as NumPy: its memory,
+    or a float32 copy of float16 / bfloat16 values."""
+    return array(t.float() if t.dtype in HALF else t)
+
+
+def value_tensor(v, dtype) -> Tensor:
     """fastloss's value as a tensor: a float becomes a 0-dim tensor of `dtype`, an array
-    (reduction "none", fresh memory) is wrapped without a copy."""
+    (reduction "none", fresh memory) is wrapped without a copy.  A torch `dtype`
+    (float16 / bfloat16 input, computed in float32): rounded to it."""
+    if isinstance(dtype, torch.dtype):
+        return torch.tensor(v, dtype=dtype) if type(v) is float else torch.from_numpy(v).to(dtype)
     if type(v) is float:
         return torch.from_numpy(np.array(v, dtype))
     return torch.from_numpy(v)
@@ -129,6 +145,22 @@ def grad_buffer(shape: tuple, dtype: np.dtype) -> np.ndarray:
         while len(_pool) > POOL_SIZE:
             del _pool[next(iter(_pool))]
         return buf
+
+
+def gradient_buffer(x) -> Tensor | np.ndarray:
+    """grad_buffer for the gradient of `x` (data(x)): for float16 / bfloat16 a tensor of
+    that dtype over a pooled 2-byte array, which fastloss fills in that dtype (the kernel
+    rounds its float32 results as it stores them)."""
+    if isinstance(x, Tensor):
+        return torch.from_numpy(grad_buffer(tuple(x.shape), _U16)).view(x.dtype)
+    return grad_buffer(x.shape, x.dtype)
+
+
+def grad_tensor(g) -> Tensor:
+    return g if isinstance(g, Tensor) else torch.from_numpy(g)
+
+
+_U16 = np.dtype(np.uint16)
 
 
 def empty_cache() -> None:
@@ -200,23 +232,23 @@ def pseudo_huber_elementwise(x: Tensor, t: Tensor, delta: float) -> Tensor:
 def _pointwise_loss(loss: str, param: float, pw: Optional[Tensor]):
     key = (loss, param, _tensor_key(pw))
     return _losses.get(key, lambda: POINTWISE[loss][0](
-        param, None if pw is None else array(pw)), held=pw)
+        param, None if pw is None else floats(pw)), held=pw)
 
 
-def _scaled_weights(w: Optional[np.ndarray], x: np.ndarray, scale: float):
+def _scaled_weights(w: Optional[np.ndarray], x: Tensor, scale: float):
     if scale == 1.0:
         return w
     if w is None:                       # one weight per leading-axis sample: N values
-        return np.full(x.shape[:1], scale, x.dtype)
+        return np.full(tuple(x.shape[:1]), scale,      # the compute dtype
+                       np.float64 if x.dtype is torch.float64 else np.float32)
     return w * np.asarray(scale, w.dtype)
 
 
 def pointwise_run(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor],
                   loss: str, param: float, reduction: str, scale: float, grad: bool):
     """(value, gradient) or the value of a pointwise row; see the module's docstring."""
-    xa = array(x)
-    ta, wa = array(t), None if w is None else array(w)
-    wa = _scaled_weights(wa, xa, scale)
+    xa, ta = data(x), data(t)
+    wa = _scaled_weights(None if w is None else floats(w), x, scale)
     n_threads = torch.get_num_threads()
     try:
         if loss == "bce_probs" and not (_in_unit_interval(x) and _in_unit_interval(t)):
@@ -226,8 +258,8 @@ def pointwise_run(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor
             return value_tensor(fl(xa, ta, sample_weight=wa, reduction=reduction,
                                    n_threads=n_threads), xa.dtype)
         v, g = fl.value_and_grad(xa, ta, sample_weight=wa, reduction=reduction,
-                                 n_threads=n_threads, out=grad_buffer(xa.shape, xa.dtype))
-        return value_tensor(v, xa.dtype), torch.from_numpy(g)
+                                 n_threads=n_threads, out=gradient_buffer(xa))
+        return value_tensor(v, xa.dtype), grad_tensor(g)
     except ValueError:          # what only the values show: PyTorch computes, or raises
         fn = POINTWISE[loss][1]
         return _by_torch(lambda z: _reduce(fn(z, t, pw, param), wa, reduction, z), x, grad)
@@ -295,7 +327,7 @@ pointwise_op.register_fake(_pointwise_fake)
 def _ce_loss(weight: Optional[Tensor], ignore_index: int, label_smoothing: float, axis: int):
     key = (ignore_index, label_smoothing, axis, None if weight is None else _tensor_key(weight))
     return _losses.get(key, lambda: _fl.CrossEntropy(
-        class_weight=None if weight is None else array(weight), ignore_index=ignore_index,
+        class_weight=None if weight is None else floats(weight), ignore_index=ignore_index,
         label_smoothing=label_smoothing, axis=axis), held=weight)
 
 
@@ -303,7 +335,7 @@ def cross_entropy_run(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_ind
                       label_smoothing: float, reduction: str, grad: bool):
     """(value, gradient) or the value of fastloss.CrossEntropy with the classes on axis 1
     (axis 0 for a 1-D input)."""
-    xa, ya = array(x), array(y)
+    xa, ya = data(x), data(y)
     n_threads = torch.get_num_threads()
     try:
         fl = _ce_loss(weight, ignore_index, label_smoothing, 1 if x.dim() > 1 else 0)
@@ -311,8 +343,8 @@ def cross_entropy_run(x: Tensor, y: Tensor, weight: Optional[Tensor], ignore_ind
             return value_tensor(fl(xa, ya, reduction=reduction, n_threads=n_threads),
                                 xa.dtype)
         v, g = fl.value_and_grad(xa, ya, reduction=reduction, n_threads=n_threads,
-                                 out=grad_buffer(xa.shape, xa.dtype))
-        return value_tensor(v, xa.dtype), torch.from_numpy(g)
+                                 out=gradient_buffer(xa))
+        return value_tensor(v, xa.dtype), grad_tensor(g)
     except ValueError:          # a label out of range, a negative weight: PyTorch's turn
         return _by_torch(lambda z: F.cross_entropy(
             z, y, weight=weight, ignore_index=ignore_index, reduction=reduction,

@@ -82,18 +82,11 @@ def _takes(x: Tensor, *others: Optional[Tensor]) -> bool:
             and not torch._C._functorch.is_functorch_wrapped_tensor(x))
 
 
-def _float(t: Optional[Tensor]) -> Optional[Tensor]:
-    return None if t is None else t.float()
-
-
 def _pointwise(x: Tensor, t: Tensor, w: Optional[Tensor], pw: Optional[Tensor], loss: str,
                param: float, reduction: str, scale: float = 1.0) -> Tensor:
-    """A pointwise row (fastloss's reductions); float16 and bfloat16 are computed in
-    float32 (autograd casts the gradient back), the value returned in their dtype."""
-    if x.dtype in _ops.HALF:
-        v = _ops.pointwise(x.float(), t.float(), _float(w), _float(pw), loss, param,
-                           reduction, scale)
-        return v.to(x.dtype)
+    """A pointwise row (fastloss's reductions).  float16 and bfloat16 are read in place,
+    computed in float32, and value and gradient returned in their dtype, the gradient
+    rounded by the kernel as it stores it (no float32 copy of input or gradient)."""
     return _ops.pointwise(x, t, w, pw, loss, param, reduction, scale)
 
 
@@ -336,10 +329,6 @@ def cross_entropy(input: Tensor, target: Tensor, weight: Optional[Tensor] = None
             and type(label_smoothing) in (float, int)
             and _takes(input, weight, None if labels else target)
             and (not labels or target.is_cpu) and input.dim() >= 1):
-        if input.dtype in _ops.HALF:
-            return _ops.cross_entropy(input.float(), target if labels else target.float(),
-                                      _float(weight), ignore_index, float(label_smoothing),
-                                      reduction).to(input.dtype)
         return _ops.cross_entropy(input, target, weight, ignore_index,
                                   float(label_smoothing), reduction)
     return F.cross_entropy(input, target, weight=weight, ignore_index=ignore_index,
