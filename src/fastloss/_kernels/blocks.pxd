@@ -21,6 +21,8 @@ from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, free
 from libc.stdint cimport int64_t
 
+from libc.stdint cimport uint16_t
+
 cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()
     int fl_omp_num_procs()
@@ -280,6 +282,14 @@ cdef extern from "kl_tile.h" nogil:
     void fl_kl_tile_loops_f64(const double* z, const double* t, double m, Py_ssize_t n,
                               Py_ssize_t top, double* e, double* T, double* A, double* B,
                               double* scratch)
+
+cdef extern from "half.h" nogil:
+    # float16 / bfloat16 (kind: FL_HALF_F16 or FL_HALF_BF16) widened to float32 as a tile
+    # is read, and float32 results rounded back (to nearest even) as they are stored
+    void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
+                      float* out)
+    void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
+                       Py_ssize_t stride)
 
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:

@@ -29,19 +29,13 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, BLOCK_MIN, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
                       grad_and_hess, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vsum, tile_of,
-                      grouped_tile, cyclic_tile, fill, fl_exact)
+                      grouped_tile, cyclic_tile, fill, fl_exact, fl_half_tile, fl_half_store)
 from .vecmath cimport vexp, vexp_nonpos, vlog, vlog1p, vlog1p_unit, vsqrt, vabs
 
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport PointwiseArgs as Args, FL_ENTRY_POINTWISE
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint16_t
-
-cdef extern from "half.h" nogil:
-    void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
-                      float* out)
-    void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
-                       Py_ssize_t stride)
 
 cnp.import_array()
 

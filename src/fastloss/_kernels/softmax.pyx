@@ -55,19 +55,13 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
-                      fill)
+                      fill, fl_half_tile, fl_half_store)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport Rows, SoftmaxArgs as Args, FL_ENTRY_SOFTMAX
 from cpython.pycapsule cimport PyCapsule_New
 from libc.stdint cimport uint16_t
-
-cdef extern from "half.h" nogil:
-    void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
-                      float* out)
-    void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
-                       Py_ssize_t stride)
 
 cnp.import_array()
 
