@@ -2,8 +2,9 @@
 
 1. Every loop that calls vecmath.h must vectorize.
 2. The SIMD layer's helpers must match their plain loops bit for bit: transpose.h's
-   register transposes and lanes.h's lane sums (tests/c/transpose_check.c and
-   lanes_check.c, run at each level this CPU has).
+   register transposes, lanes.h's lane sums and narrow.h's tile exp and sums
+   (tests/c/transpose_check.c, lanes_check.c and narrow_check.c, run at each level this
+   CPU has).
 
 About 1: a loop calling exp or log that stays scalar still gives the right numbers, so no value test
 notices; it runs 5-10x slower.  This happened once: GCC 13 turned two of log's final
@@ -113,10 +114,11 @@ def _cpu_has(level):
 
 @needs_toolchain
 @each_level
-@pytest.mark.parametrize("check", ["transpose_check", "lanes_check"])
+@pytest.mark.parametrize("check", ["transpose_check", "lanes_check", "narrow_check"])
 def test_simd_helpers_match_the_plain_loops(level, check, tmp_path):
-    """The SIMD layer's register transposes of the narrow softmax path (transpose.h) and
-    lane sums (lanes.h) against their plain definitions, in C (tests/c/<check>.c)."""
+    """The SIMD layer's register transposes of the narrow softmax path (transpose.h), lane
+    sums (lanes.h) and the narrow tile's exp and sums (narrow.h) against their plain
+    definitions, in C (tests/c/<check>.c)."""
     _skip_other_architectures(level)
     if not _cpu_has(level):
         pytest.skip(f"this CPU cannot run {level} code")

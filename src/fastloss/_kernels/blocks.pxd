@@ -270,6 +270,10 @@ cdef extern from "transpose.h" nogil:
     void fl_transpose_out_f32(const float* srcT, Py_ssize_t R, Py_ssize_t C, float* dst)
     void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
+cdef extern from "narrow.h" nogil:
+    void fl_tile_exp_sums_f32(float* t, const float* m, Py_ssize_t R, Py_ssize_t C,
+                              double* T, float* k)
+
 cdef extern from "kl_tile.h" nogil:
     void fl_kl_tile_f32(const float* z, const float* t, float m, Py_ssize_t n, Py_ssize_t top,
                         float* e, double* T, double* A, double* B, float* scratch)

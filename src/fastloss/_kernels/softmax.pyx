@@ -55,7 +55,7 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
-                      fill, fl_half_tile, fl_half_store)
+                      fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 from .arrays cimport data_or_null, exact_in, exact_out
@@ -570,6 +570,9 @@ cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, 
     the count of classes at the maximum (e == 1)."""
     cdef Py_ssize_t r, c, i
     cdef floating v, zero = 0, one = 1
+    if floating is float:           # the same sums, kept in registers (narrow.h)
+        fl_tile_exp_sums_f32(z_t, row_max, R, C, tail_sum, n_at_max)
+        return
     for r in range(R):
         tail_sum[r] = 0
         n_at_max[r] = zero

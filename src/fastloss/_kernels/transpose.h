@@ -67,8 +67,10 @@ FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
 /* On the SIMD layer: blocks of W rows x W classes, masked row loads (or stores) and one
  * register transpose (fl_vtranspose_S),
  * about 3x fewer instructions than W * W scalar moves or W gathers.  Rows past the last
- * whole block of W use the loops above; so do the classes past the last whole block where
- * masked stores are slow.  With `m`, also the row maxima. */
+ * whole block of W use the loops above.  Where masked stores are slow (AVX2), the classes
+ * past the last whole block are stored as whole vectors that overlap the next rows,
+ * which are then stored over (a row's 8 values in one store, not 2 to 7 scalar ones).
+ * With `m`, also the row maxima. */
 #define FL_DEFINE_REGISTER_TRANSPOSES(S, T)                                         \
 FL_INLINE void fl_transpose_in_max_reg_##S(const T* src, ptrdiff_t stride, ptrdiff_t R,   \
                                            ptrdiff_t C, T* dst, T* m)               \
@@ -106,24 +108,59 @@ FL_INLINE void fl_transpose_in_max_##S(const T* src, ptrdiff_t stride, ptrdiff_t
 {                                                                                   \
     fl_transpose_in_max_reg_##S(src, stride, R, C, dst, m);                         \
 }                                                                                   \
+FL_INLINE void fl_transpose_out_block_##S(const T* srcT, ptrdiff_t R, ptrdiff_t c0,    \
+                                          int nc, ptrdiff_t r0, fl_v_##S* v)        \
+{                                                                                   \
+    for (int c = 0; c < FL_W_##S; c++)                                              \
+        v[c] = c < nc ? fl_vload_##S(srcT + (c0 + c) * R + r0) : fl_vzero_##S();   \
+    fl_vtranspose_##S(v);                                                           \
+}                                                                                   \
 FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* dst)  \
 {                                                                                   \
     const int W = FL_W_##S;                                                         \
     ptrdiff_t RW = R - R % W;                                                       \
-    ptrdiff_t CW = FL_MASKED_STORES ? C : C - C % W;    /* classes via registers */ \
-    fl_v_##S v[FL_W_##S];                                                           \
-    for (ptrdiff_t c0 = 0; c0 < CW; c0 += W) {                                      \
-        int nc = CW - c0 < W ? (int)(CW - c0) : W;                                  \
+    ptrdiff_t CW = C - C % W;               /* classes in whole blocks of W */      \
+    ptrdiff_t CS = C;                       /* classes from CS on: scalar stores */ \
+    if (CW < C && RW > 0 && FL_MASKED_STORES) {                                     \
         for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
-            for (int c = 0; c < W; c++)                                             \
-                v[c] = c < nc ? fl_vload_##S(srcT + (c0 + c) * R + r0)              \
-                              : fl_vzero_##S();                                     \
-            fl_vtranspose_##S(v);                                                   \
+            fl_v_##S v[FL_W_##S];                                                   \
+            fl_transpose_out_block_##S(srcT, R, CW, (int)(C - CW), r0, v);          \
             for (int j = 0; j < W; j++)                                             \
-                fl_vstore_first_##S(dst + (r0 + j) * C + c0, nc, v[j]);            \
+                fl_vstore_first_##S(dst + (r0 + j) * C + CW, (int)(C - CW), v[j]);  \
         }                                                                           \
+    } else if (CW < C && RW > 0) {                                                  \
+        /* Without masked stores, the last classes (nc < W of them) go first, a     \
+         * whole vector per row: it runs past the row's end into the next rows,     \
+         * whose classes are all stored again after it (by their own store here,    \
+         * then the blocks below).  The rows from `fit` on, whose store would pass  \
+         * the end of the R rows, go through a buffer. */                           \
+        int nc = (int)(C - CW);                                                     \
+        ptrdiff_t fit = R * C - CW - W < 0 ? 0 : (R * C - CW - W) / C + 1;          \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            fl_v_##S v[FL_W_##S];                                                   \
+            fl_transpose_out_block_##S(srcT, R, CW, nc, r0, v);                     \
+            if (r0 + W <= fit) {                                                    \
+                for (int j = 0; j < W; j++)                                         \
+                    fl_vstore_##S(dst + (r0 + j) * C + CW, v[j]);                   \
+            } else {                                                                \
+                for (int j = 0; j < W; j++)                                         \
+                    if (r0 + j < fit)                                               \
+                        fl_vstore_##S(dst + (r0 + j) * C + CW, v[j]);               \
+                    else                                                            \
+                        fl_vstore_first_##S(dst + (r0 + j) * C + CW, nc, v[j]);     \
+            }                                                                       \
+        }                                                                           \
+    } else {                                                                        \
+        CS = CW;                                                                    \
     }                                                                               \
-    for (ptrdiff_t c = CW; c < C; c++)                  /* the rest: scalar stores */ \
+    for (ptrdiff_t c0 = 0; c0 < CW; c0 += W)                                        \
+        for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
+            fl_v_##S v[FL_W_##S];                                                   \
+            fl_transpose_out_block_##S(srcT, R, c0, W, r0, v);                      \
+            for (int j = 0; j < W; j++)                                             \
+                fl_vstore_##S(dst + (r0 + j) * C + c0, v[j]);                       \
+        }                                                                           \
+    for (ptrdiff_t c = CS; c < C; c++)      /* no register rows: scalar stores */   \
         for (ptrdiff_t r = 0; r < RW; r++)                                          \
             dst[r * C + c] = srcT[c * R + r];                                       \
     if (RW < R)                                                                     \
