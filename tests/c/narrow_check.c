@@ -1,7 +1,9 @@
-/* narrow.h's register version of the narrow softmax tile's exp and sums against the plain
- * loop (fl_tile_exp_sums_loop_f32), bit for bit: every C in 1..32, row counts around the
- * register-block sizes, ties at the row maximum (e == 1, counted and left out of the sum),
- * results that underflow to subnormals and zero, -inf and NaN.  Built and run by
+/* narrow.h's register versions of the narrow softmax tile's exp and sums against the plain
+ * loops (fl_tile_exp_sums_loop_f32, fl_tile_exp_dense_loop_f32), bit for bit (a NaN may be
+ * any NaN): every C in 1..32, row counts around the register-block sizes, ties at the row
+ * maximum (e == 1, counted and left out of the sum), results that underflow to subnormals
+ * and zero, -inf and NaN; for dense targets also zero weights (whose term is 0 even where
+ * L is -inf or NaN), tiny and NaN weights and -inf log-targets.  Built and run by
  * tests/test_vectorize.py at each instruction-set level. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +11,23 @@
 #include <math.h>
 #include "narrow.h"
 
-static int same_bits(const void* a, const void* b, size_t n) { return memcmp(a, b, n) == 0; }
+/* the same bits, or both NaN: which NaN a sum of two NaNs keeps depends on the order in
+ * which the compiler puts the operands of an addition, which C leaves to it */
+static int same_f32(const float* a, const float* b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof(float)) != 0 && !(isnan(a[i]) && isnan(b[i])))
+            return 0;
+    return 1;
+}
+
+static int same_f64(const double* a, const double* b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof(double)) != 0 && !(isnan(a[i]) && isnan(b[i])))
+            return 0;
+    return 1;
+}
 
 int main(void)
 {
@@ -25,6 +43,12 @@ int main(void)
         float* k2 = malloc(sizeof(float) * R);
         double* T1 = malloc(sizeof(double) * R);
         double* T2 = malloc(sizeof(double) * R);
+        float* w = malloc(sizeof(float) * C * R);
+        float* lam = malloc(sizeof(float) * C * R);
+        double* A1 = malloc(sizeof(double) * R);
+        double* A2 = malloc(sizeof(double) * R);
+        double* B1 = malloc(sizeof(double) * R);
+        double* B2 = malloc(sizeof(double) * R);
         for (int r = 0; r < R; r++)
             m[r] = (float)(rand() % 21 - 10) * 0.5f;
         for (int c = 0; c < C; c++)
@@ -36,15 +60,30 @@ int main(void)
                 if (kind == 2) v = -INFINITY;
                 if (kind == 3 && rand() % 4 == 0) v = NAN;
                 z[c * R + r] = v;
+                int wk = rand() % 30;
+                w[c * R + r] = wk == 0 ? 0.0f : wk == 1 ? 1e-30f : wk == 2 && rand() % 4 == 0
+                               ? NAN : (float)(rand() % 1000) * 1e-3f;
+                lam[c * R + r] = rand() % 25 == 0 ? -INFINITY
+                                 : -(float)(rand() % 20000) * 1e-3f;
             }
         memcpy(t1, z, sizeof(float) * C * R);
         memcpy(t2, z, sizeof(float) * C * R);
         fl_tile_exp_sums_loop_f32(t1, m, R, 0, C, T1, k1);
         fl_tile_exp_sums_f32(t2, m, R, C, T2, k2);
-        bad += !same_bits(t1, t2, sizeof(float) * C * R);
-        bad += !same_bits(T1, T2, sizeof(double) * R);
-        bad += !same_bits(k1, k2, sizeof(float) * R);
+        bad += !same_f32(t1, t2, C * R);
+        bad += !same_f64(T1, T2, R);
+        bad += !same_f32(k1, k2, R);
+        memcpy(t1, z, sizeof(float) * C * R);
+        memcpy(t2, z, sizeof(float) * C * R);
+        fl_tile_exp_dense_loop_f32(t1, w, lam, m, R, 0, C, T1, k1, A1, B1);
+        fl_tile_exp_dense_f32(t2, w, lam, m, R, C, T2, k2, A2, B2);
+        bad += !same_f32(t1, t2, C * R);
+        bad += !same_f64(T1, T2, R);
+        bad += !same_f32(k1, k2, R);
+        bad += !same_f64(A1, A2, R);
+        bad += !same_f64(B1, B2, R);
         cases++;
+        free(w); free(lam); free(A1); free(A2); free(B1); free(B2);
         free(z); free(t1); free(t2); free(m); free(k1); free(k2); free(T1); free(T2);
     }
     printf("cases: %d\nmismatches: %d\n", cases, bad);

@@ -273,6 +273,9 @@ cdef extern from "transpose.h" nogil:
 cdef extern from "narrow.h" nogil:
     void fl_tile_exp_sums_f32(float* t, const float* m, Py_ssize_t R, Py_ssize_t C,
                               double* T, float* k)
+    void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam, const float* m,
+                               Py_ssize_t R, Py_ssize_t C, double* T, float* k, double* A,
+                               double* B)
 
 cdef extern from "kl_tile.h" nogil:
     void fl_kl_tile_f32(const float* z, const float* t, float m, Py_ssize_t n, Py_ssize_t top,

@@ -5,6 +5,10 @@
  *   fl_tile_exp_sums_f32(t, m, R, C, T, k)
  *       in place: t[c R + r] = exp(t[c R + r] - m[r]) (vecmath.h's exp_nonpos), and per row
  *       T[r] = the float64 sum, in class order, of the e that are not 1, k[r] = how many are.
+ *   fl_tile_exp_dense_f32(t, w, lam, m, R, C, T, k, A, B)
+ *       the same, and for dense targets with weights w (a (C, R) tile) the float64 row sums
+ *       A[r] = sum_c w_c and B[r] = sum_c w_c L_c, L_c = lam_c + (m - z_c) in float32, the
+ *       product in float64 and 0 where w_c = 0 (0 log 0 = 0).
  *
  * As a tile loop (classes outer, rows inner) each class's step loads and stores the rows'
  * running sums T and k: two float64 and one float32 vector of memory traffic per vector of
@@ -35,6 +39,29 @@ FL_INLINE void fl_tile_exp_sums_loop_f32(float* t, const float* m, ptrdiff_t R,
         }
 }
 
+FL_INLINE void fl_tile_exp_dense_loop_f32(float* t, const float* w, const float* lam,
+                                          const float* m, ptrdiff_t R, ptrdiff_t r0,
+                                          ptrdiff_t C, double* T, float* k, double* A,
+                                          double* B)
+{
+    for (ptrdiff_t r = r0; r < R; r++) {
+        A[r] = 0.0;
+        B[r] = 0.0;
+    }
+    for (ptrdiff_t c = 0; c < C; c++)
+        for (ptrdiff_t r = r0; r < R; r++) {
+            ptrdiff_t i = c * R + r;
+            float L = lam[i] + (m[r] - t[i]);
+            /* the product kept whole (no fma with the sum), 0 where w = 0, as a bit mask
+             * like the vector code's */
+            uint64_t keep = 0ULL - (uint64_t)(w[i] != 0.0f);
+            double term = fl_from_bits_f64(fl_bits_f64((double)w[i] * (double)L) & keep);
+            A[r] += (double)w[i];
+            B[r] += term;
+        }
+    fl_tile_exp_sums_loop_f32(t, m, R, r0, C, T, k);
+}
+
 #if defined(FL_VECTOR_EXP)
 FL_INLINE void fl_tile_exp_sums_f32(float* t, const float* m, ptrdiff_t R, ptrdiff_t C,
                                     double* T, float* k)
@@ -61,11 +88,61 @@ FL_INLINE void fl_tile_exp_sums_f32(float* t, const float* m, ptrdiff_t R, ptrdi
     }
     fl_tile_exp_sums_loop_f32(t, m, R, r0, C, T, k);
 }
+/* the lanes of a float64 vector as 64-bit integers (all bits set where a compare holds) */
+typedef long long fl_narrow_i64 __attribute__((vector_size(sizeof(fl_v_f64))));
+
+FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
+                                     const float* m, ptrdiff_t R, ptrdiff_t C, double* T,
+                                     float* k, double* A, double* B)
+{
+    const ptrdiff_t W = FL_W_f32, H = FL_W_f64;
+    const fl_v_f32 one = fl_vset1_f32(1.0f);
+    const fl_v_f64 zero = fl_vzero_f64();
+    ptrdiff_t r0 = 0;
+    for (; r0 + W <= R; r0 += W) {
+        fl_v_f32 vm = fl_vload_f32(m + r0), n1 = fl_vzero_f32();
+        fl_v_f64 lo = zero, hi = zero, alo = zero, ahi = zero, blo = zero, bhi = zero;
+        for (ptrdiff_t c = 0; c < C; c++) {
+            ptrdiff_t i = c * R + r0;
+            fl_v_f32 z = fl_vload_f32(t + i), wv = fl_vload_f32(w + i);
+            fl_v_f32 L = fl_vload_f32(lam + i) + (vm - z);
+            fl_v_f64 wlo = fl_vlo_f64(wv), whi = fl_vhi_f64(wv);
+            fl_v_f32 v = fl_vexp_nonpos_f32(z - vm);
+            fl_vi_f32 at1 = (fl_vi_f32)(v == one);
+            fl_v_f32 below = (fl_v_f32)((fl_vi_f32)v & ~at1);
+            fl_vstore_f32(t + i, v);
+            lo = lo + fl_vlo_f64(below);
+            hi = hi + fl_vhi_f64(below);
+            n1 = n1 + (fl_v_f32)(at1 & (fl_vi_f32)one);
+            alo = alo + wlo;
+            ahi = ahi + whi;
+            blo = blo + (fl_v_f64)((fl_narrow_i64)(wlo * fl_vlo_f64(L))
+                                   & (fl_narrow_i64)(wlo != zero));
+            bhi = bhi + (fl_v_f64)((fl_narrow_i64)(whi * fl_vhi_f64(L))
+                                   & (fl_narrow_i64)(whi != zero));
+        }
+        fl_vstore_f32(k + r0, n1);
+        fl_vstore_f64(T + r0, lo);
+        fl_vstore_f64(T + r0 + H, hi);
+        fl_vstore_f64(A + r0, alo);
+        fl_vstore_f64(A + r0 + H, ahi);
+        fl_vstore_f64(B + r0, blo);
+        fl_vstore_f64(B + r0 + H, bhi);
+    }
+    fl_tile_exp_dense_loop_f32(t, w, lam, m, R, r0, C, T, k, A, B);
+}
 #else
 FL_INLINE void fl_tile_exp_sums_f32(float* t, const float* m, ptrdiff_t R, ptrdiff_t C,
                                     double* T, float* k)
 {
     fl_tile_exp_sums_loop_f32(t, m, R, 0, C, T, k);
+}
+
+FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
+                                     const float* m, ptrdiff_t R, ptrdiff_t C, double* T,
+                                     float* k, double* A, double* B)
+{
+    fl_tile_exp_dense_loop_f32(t, w, lam, m, R, 0, C, T, k, A, B);
 }
 #endif
 

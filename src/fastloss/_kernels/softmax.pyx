@@ -55,7 +55,8 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
-                      fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32)
+                      fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32,
+                      fl_tile_exp_dense_f32)
 from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
 
 from .arrays cimport data_or_null, exact_in, exact_out
@@ -522,46 +523,52 @@ cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     return n_skipped
 
 
-cdef inline void tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* z_t,
-                            const floating* row_max, const floating* class_w,
-                            floating* target_t, floating* weight_t, floating* work_t,
-                            double* weight_sum, double* term_sum) noexcept nogil:
-    """Dense targets, what needs z itself: the targets (target_t) and their weights a_c
-    (weight_t), and the row sums of a_c and of a_c L_c, L_c = lambda_c + m - z_c, each
-    product taken in float64 (and 0 where a_c = 0: 0 log 0 = 0).  work_t: a tile."""
+cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t R,
+                                       floating* z_t, const floating* row_max,
+                                       const floating* class_w, floating* target_t,
+                                       floating* weight_t, floating* work_t,
+                                       double* weight_sum, double* term_sum,
+                                       double* tail_sum, floating* n_at_max) noexcept nogil:
+    """Dense targets: the targets (target_t), their weights a_c, the row sums of a_c and of
+    a_c L_c, L_c = lambda_c + m - z_c, each product taken in float64 (and 0 where a_c = 0:
+    0 log 0 = 0), and then tile_exp's e and sums.  Returns the weights: weight_t, or the
+    targets themselves (KL).  work_t: a tile."""
     cdef Py_ssize_t C = a.n_cls
     cdef Py_ssize_t r, c, i
     cdef floating L, zero = 0
     cdef floating keep = <floating>(1 - a.smoothing)
     cdef floating eps_c = <floating>(a.smoothing / C)
+    cdef const floating* weights = weight_t
+    cdef const floating* lam = work_t
     tile_load(&a.t, r0, R, C, target_t, <floating*>NULL)
     if a.kind == CE_PROBS:
         for c in range(C):
             for r in range(R):
                 weight_t[c * R + r] = class_w[c] * (keep * target_t[c * R + r] + eps_c)
-    elif a.kind == KL_LOG:
+        for i in range(C * R):          # cross-entropy: lambda_c = 0
+            work_t[i] = zero
+    elif a.kind == KL_LOG:              # a_c = exp(lambda_c), lambda_c the log-target
         for i in range(C * R):
             weight_t[i] = vexp(target_t[i])
-    else:
-        for i in range(C * R):          # KL: a_c = t_c
-            weight_t[i] = target_t[i]
-    if a.kind == KL:                    # lambda_c = log t_c
+        lam = target_t
+    else:                               # KL: a_c = t_c, lambda_c = log t_c
+        weights = target_t
         vlog_n(target_t, C * R, work_t)
-    elif a.kind == KL_LOG:              # lambda_c = t_c, the log-target itself
-        for i in range(C * R):
-            work_t[i] = target_t[i]
-    else:                               # cross-entropy: lambda_c = 0
-        for i in range(C * R):
-            work_t[i] = zero
+    if floating is float:           # the sums and the exp in one pass (narrow.h)
+        fl_tile_exp_dense_f32(z_t, weights, lam, row_max, R, C, tail_sum, n_at_max,
+                              weight_sum, term_sum)
+        return weights
     for r in range(R):
         weight_sum[r] = 0
         term_sum[r] = 0
     for c in range(C):
         for r in range(R):
             i = c * R + r
-            L = work_t[i] + (row_max[r] - z_t[i])
-            weight_sum[r] += weight_t[i]
-            term_sum[r] += (<double>weight_t[i] * <double>L) if weight_t[i] != zero else 0.0
+            L = lam[i] + (row_max[r] - z_t[i])
+            weight_sum[r] += weights[i]
+            term_sum[r] += (<double>weights[i] * <double>L) if weights[i] != zero else 0.0
+    tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+    return weights
 
 
 cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, Py_ssize_t C,
@@ -617,6 +624,7 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
     cdef floating* z_t = scratch                    # z, then e = exp(z - m)
     cdef floating* target_t = scratch + tile        # dense targets
     cdef floating* weight_t = scratch + 2 * tile    # their weights a_c
+    cdef const floating* weights = weight_t         # (or the targets themselves: KL)
     cdef floating* out_t = scratch + 3 * tile       # terms, then Hessian, then gradient
     cdef floating* class_w = scratch + 4 * tile     # class weights (ones without them)
     # per row, float64 sums over the classes
@@ -650,10 +658,10 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
     if a.kind == CE_INDEX:
         n_skipped = tile_labels(a, r0, R, z_t, row_max, class_w, labels, skip, gap_label,
                                 w_label, smooth_sum, flag)
-    else:
-        tile_dense(a, r0, R, z_t, row_max, class_w, target_t, weight_t, out_t, weight_sum,
-                   term_sum)
-    tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+        tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+    else:                           # (also tile_exp's part)
+        weights = tile_dense(a, r0, R, z_t, row_max, class_w, target_t, weight_t, out_t,
+                             weight_sum, term_sum, tail_sum, n_at_max)
     # per-row losses and factors: one branch-free loop over rows
     if a.kind == CE_INDEX:
         for r in range(R):
@@ -700,7 +708,7 @@ cdef double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating*
         for c in range(C):
             for r in range(R):
                 out_t[c * R + r] = (grad_factor[r] * z_t[c * R + r]
-                                    - row_scale[r] * weight_t[c * R + r])
+                                    - row_scale[r] * weights[c * R + r])
     store(a, out_t, R, C, a.g.data, r0, one)
     if n_skipped:                   # skipped rows: zero gradient, whatever their logits
         for r in range(R):
