@@ -29,26 +29,18 @@ static int same_f64(const double* a, const double* b, int n)
     return 1;
 }
 
+enum { MAX_C = 32, MAX_R = 70 };
+/* tiles (z, its two results, the weights and lambda) and per-row results of each version */
+static float z[MAX_C * MAX_R], t1[MAX_C * MAX_R], t2[MAX_C * MAX_R], w[MAX_C * MAX_R],
+             lam[MAX_C * MAX_R], m[MAX_R], k1[MAX_R], k2[MAX_R];
+static double T1[MAX_R], T2[MAX_R], A1[MAX_R], A2[MAX_R], B1[MAX_R], B2[MAX_R];
+
 int main(void)
 {
     int bad = 0, cases = 0;
     srand(1);
-    for (int C = 1; C <= 32; C++)
-    for (int R = 1; R <= 70; R += (R < 20 ? 1 : 7)) {
-        float* z = malloc(sizeof(float) * C * R);
-        float* t1 = malloc(sizeof(float) * C * R);
-        float* t2 = malloc(sizeof(float) * C * R);
-        float* m = malloc(sizeof(float) * R);
-        float* k1 = malloc(sizeof(float) * R);
-        float* k2 = malloc(sizeof(float) * R);
-        double* T1 = malloc(sizeof(double) * R);
-        double* T2 = malloc(sizeof(double) * R);
-        float* w = malloc(sizeof(float) * C * R);
-        float* lam = malloc(sizeof(float) * C * R);
-        double* A1 = malloc(sizeof(double) * R);
-        double* A2 = malloc(sizeof(double) * R);
-        double* B1 = malloc(sizeof(double) * R);
-        double* B2 = malloc(sizeof(double) * R);
+    for (int C = 1; C <= MAX_C; C++)
+    for (int R = 1; R <= MAX_R; R += (R < 20 ? 1 : 7)) {
         for (int r = 0; r < R; r++)
             m[r] = (float)(rand() % 21 - 10) * 0.5f;
         for (int c = 0; c < C; c++)
@@ -83,8 +75,6 @@ int main(void)
         bad += !same_f64(A1, A2, R);
         bad += !same_f64(B1, B2, R);
         cases++;
-        free(w); free(lam); free(A1); free(A2); free(B1); free(B2);
-        free(z); free(t1); free(t2); free(m); free(k1); free(k2); free(T1); free(T2);
     }
     printf("cases: %d\nmismatches: %d\n", cases, bad);
     return bad != 0;
