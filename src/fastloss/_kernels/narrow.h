@@ -14,7 +14,8 @@
  * running sums T and k: two float64 and one float32 vector of memory traffic per vector of
  * e.  Here a block of W rows keeps them in registers over all the classes.  The sums are
  * the same float64 additions in the same order, and the exp is the same function, so the
- * results are bitwise those of the plain loop (tests/c/narrow_check.c, at every level).
+ * results are bitwise those of the plain loop (tests/c/narrow_check.c, at every level;
+ * where a sum meets two NaNs, either may come out, as the compiler orders the operands).
  * Without the SIMD layer's vector exp (baseline, MSVC), the plain loop itself runs.
  */
 #ifndef FASTLOSS_NARROW_H
