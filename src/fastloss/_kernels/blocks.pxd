@@ -19,9 +19,7 @@ from cython cimport floating
 from cython.parallel cimport prange, threadid
 from libc.stddef cimport ptrdiff_t
 from libc.stdlib cimport malloc, free
-from libc.stdint cimport int64_t
-
-from libc.stdint cimport uint16_t
+from libc.stdint cimport int64_t, uint16_t
 
 cdef extern from "fl_omp.h" nogil:
     int fl_omp_max_threads()

@@ -64,25 +64,33 @@ FL_INLINE void fl_tile_exp_dense_loop_f32(float* t, const float* w, const float*
 }
 
 #if defined(FL_VECTOR_EXP)
+/* one class of a block of W rows: e = exp(z - m) stored at p, and the running sums: T
+ * (lo, hi: its lower and upper W/2 rows) gets e where e != 1 and +0 where e == 1, k gets 1
+ * where e == 1 */
+FL_INLINE void fl_exp_sums_step_f32(float* p, fl_v_f32 z, fl_v_f32 vm, fl_v_f64* lo,
+                                    fl_v_f64* hi, fl_v_f32* k)
+{
+    const fl_v_f32 one = fl_vset1_f32(1.0f);
+    fl_v_f32 v = fl_vexp_nonpos_f32(z - vm);
+    fl_vi_f32 at1 = (fl_vi_f32)(v == one);                  /* all bits set where e == 1 */
+    fl_v_f32 below = (fl_v_f32)((fl_vi_f32)v & ~at1);
+    fl_vstore_f32(p, v);
+    *lo = *lo + fl_vlo_f64(below);
+    *hi = *hi + fl_vhi_f64(below);
+    *k = *k + (fl_v_f32)(at1 & (fl_vi_f32)one);
+}
+
 FL_INLINE void fl_tile_exp_sums_f32(float* t, const float* m, ptrdiff_t R, ptrdiff_t C,
                                     double* T, float* k)
 {
     const ptrdiff_t W = FL_W_f32;
-    const fl_v_f32 one = fl_vset1_f32(1.0f);
     ptrdiff_t r0 = 0;
     for (; r0 + W <= R; r0 += W) {
         fl_v_f32 vm = fl_vload_f32(m + r0), n1 = fl_vzero_f32();
         fl_v_f64 lo = fl_vzero_f64(), hi = fl_vzero_f64();
-        for (ptrdiff_t c = 0; c < C; c++) {
-            float* p = t + c * R + r0;
-            fl_v_f32 v = fl_vexp_nonpos_f32(fl_vload_f32(p) - vm);
-            fl_vi_f32 at1 = (fl_vi_f32)(v == one);      /* all bits set where e == 1 */
-            fl_v_f32 below = (fl_v_f32)((fl_vi_f32)v & ~at1);     /* +0 where e == 1 */
-            fl_vstore_f32(p, v);
-            lo = lo + fl_vlo_f64(below);
-            hi = hi + fl_vhi_f64(below);
-            n1 = n1 + (fl_v_f32)(at1 & (fl_vi_f32)one);
-        }
+        for (ptrdiff_t c = 0; c < C; c++)
+            fl_exp_sums_step_f32(t + c * R + r0, fl_vload_f32(t + c * R + r0), vm, &lo, &hi,
+                                 &n1);
         fl_vstore_f32(k + r0, n1);
         fl_vstore_f64(T + r0, lo);
         fl_vstore_f64(T + r0 + FL_W_f64, hi);
@@ -97,7 +105,6 @@ FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
                                      float* k, double* A, double* B)
 {
     const ptrdiff_t W = FL_W_f32, H = FL_W_f64;
-    const fl_v_f32 one = fl_vset1_f32(1.0f);
     const fl_v_f64 zero = fl_vzero_f64();
     ptrdiff_t r0 = 0;
     for (; r0 + W <= R; r0 += W) {
@@ -108,13 +115,7 @@ FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
             fl_v_f32 z = fl_vload_f32(t + i), wv = fl_vload_f32(w + i);
             fl_v_f32 L = fl_vload_f32(lam + i) + (vm - z);
             fl_v_f64 wlo = fl_vlo_f64(wv), whi = fl_vhi_f64(wv);
-            fl_v_f32 v = fl_vexp_nonpos_f32(z - vm);
-            fl_vi_f32 at1 = (fl_vi_f32)(v == one);
-            fl_v_f32 below = (fl_v_f32)((fl_vi_f32)v & ~at1);
-            fl_vstore_f32(t + i, v);
-            lo = lo + fl_vlo_f64(below);
-            hi = hi + fl_vhi_f64(below);
-            n1 = n1 + (fl_v_f32)(at1 & (fl_vi_f32)one);
+            fl_exp_sums_step_f32(t + i, z, vm, &lo, &hi, &n1);
             alo = alo + wlo;
             ahi = ahi + whi;
             blo = blo + (fl_v_f64)((fl_narrow_i64)(wlo * fl_vlo_f64(L))
