@@ -153,7 +153,7 @@ def generate_pointwise_tiles():
         "",
         "cdef inline void tile(int kernel, const floating* x, const floating* t,",
         "                      const floating* w, const floating* pw, Py_ssize_t n, floating* l,",
-        "                      floating* g, floating* h, floating s, floating param,",
+        "                      floating* g, floating* h, floating s, floating hs, floating param,",
         "                      Mode m) noexcept nogil:",
         '    """One loss over a tile of n contiguous elements: one branch-free loop per',
         '    loss."""',
@@ -164,7 +164,7 @@ def generate_pointwise_tiles():
         lines += [f"    {'if' if i == 0 else 'elif'} kernel == {i}:",
                   "        for i in range(n):",
                   f"            li = closs_{name}(x[i], t[i], pw[i], param, &gi, &hi)",
-                  "            put(l, g, h, i, w[i], s, li, gi, hi, m)"]
+                  "            put(l, g, h, i, w[i], s, hs, li, gi, hi, m)"]
     text = "\n".join(lines) + "\n"
     os.makedirs(GENERATED, exist_ok=True)
     path = f"{GENERATED}/pointwise_tiles.pxi"

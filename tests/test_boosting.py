@@ -478,6 +478,27 @@ def test_the_kernel_scales_the_hessian_alone_in_every_traversal(k, from_logits, 
     np.testing.assert_array_equal(h, h0 * np.float32(3.0))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("loss", [f for f in OBJECTIVE_LOSSES if f.family != "softmax"],
+                         ids=repr)
+def test_the_elementwise_kernel_scales_the_hessian_alone(loss, dtype, rng):
+    """Elementwise losses too: hess_scale multiplies each Hessian value as the kernel
+    stores it (no second pass over the Hessian), with the bits of scaling it afterwards,
+    sample weights and "mean" included; the gradient is untouched."""
+    n = 3 * 4096 + 5                            # several kernel tiles
+    x, y = _case(loss, rng, n)
+    x, y = x.astype(dtype), y.astype(dtype)
+    w = rng.random(n).astype(dtype)
+    for reduction in ("sum", "mean"):
+        g0, h0 = loss.grad_hess(x, y, sample_weight=w, reduction=reduction)
+        g, h = np.empty_like(x), np.empty_like(x)
+        loss._run(_loss.GRAD | _loss.HESS, x, y, w, reduction, 2, (g, h),
+                  hess_scale=math.exp(0.7))
+        np.testing.assert_array_equal(g, g0)
+        np.testing.assert_array_equal(h, h0 * dtype(math.exp(0.7)))
+        assert h.any()
+
+
 @pytest.mark.parametrize("loss,shape", [(fastloss.CrossEntropy(), (2 * BLOCK + 7, K)),
                                         (fastloss.PoissonNLL(), (3 * BLOCK * K + 11,))],
                          ids=["rows", "elements"])

@@ -268,13 +268,9 @@ class Objective:
         if not x.flags.c_contiguous:
             x = np.ascontiguousarray(x)
         g, h = self._take_outputs(x.shape, x.dtype)
-        if self.loss.family == "softmax":       # the kernel scales the Hessian in cache
-            self.loss._run(GRAD | HESS, x, t, w, "sum", self.n_threads, (g, h),
-                           hess_scale=self.hess_scale)
-        else:
-            self.loss.grad_hess(x, t, sample_weight=w, n_threads=self.n_threads, out=(g, h))
-            if self.hess_scale != 1.0:
-                np.multiply(h, self.hess_scale, out=h)
+        # the kernel scales the Hessian as it stores it
+        self.loss._run(GRAD | HESS, x, t, w, "sum", self.n_threads, (g, h),
+                       hess_scale=self.hess_scale)
         self._check_curvature(h)
         self._outputs = (g, h)
         return g, h
@@ -297,11 +293,9 @@ class Objective:
         n, k = x.shape
         xt = x.T if x.dtype in (F32, F64) else x.T.astype(F64)
         if self.loss.family != "softmax":
-            g, h = self.loss.grad_hess(
-                xt, t.T, sample_weight=None if w is None else np.broadcast_to(w, (k, n)),
-                n_threads=self.n_threads)
-            if self.hess_scale != 1.0:
-                np.multiply(h, self.hess_scale, out=h)
+            g, h = self.loss._run(
+                GRAD | HESS, xt, t.T, None if w is None else np.broadcast_to(w, (k, n)),
+                "sum", self.n_threads, None, hess_scale=self.hess_scale)
         else:
             if self._by_class is None:          # the same loss, classes on axis 0
                 self._by_class = type(self.loss)(**{**self.loss.get_params(), "axis": 0})

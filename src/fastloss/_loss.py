@@ -542,7 +542,9 @@ class Pointwise(Loss):
         return arr, arr.size
 
     def _run(self, mode, input, target, sample_weight, reduction, n_threads, out,
-             exact=None, scale=None):
+             exact=None, scale=None, hess_scale=1.0):
+        """As Loss._run; and for fastloss._boosting: hess_scale multiplies the Hessian
+        alone, as the kernel stores it (no second pass over it)."""
         x_half = t_half = 0                         # float16 / bfloat16 read natively
         if layout.plain_pair(input, target):        # the common case, checked in ~50 ns
             x, t = input, target
@@ -593,7 +595,7 @@ class Pointwise(Loss):
         total = _dispatch.kernels.pointwise.pointwise(
             self._kernel_id, mode, x, t, w, group, pw, period, value, gk, hk,
             _scale(reduction, total_w, scale), self._param, nt, num, x_half, t_half,
-            out_half)
+            out_half, hess_scale)
         return _result(mode, _value(reduction, total, total_w, value), grad, hess)
 
 

@@ -246,6 +246,7 @@ cdef int pointwise(int loss, int mode, int reduction, Py_ssize_t n, const floati
     a.grad = grad if mode & GRAD else NULL
     a.hess = hess if mode & HESS else NULL
     a.scale = 1.0 / total_w if reduction == FL_MEAN else 1.0
+    a.hess_scale = 1.0
     a.param = param if flags & TAKES_DELTA else 0.0
     a.x_half = a.t_half = a.out_half = 0
     total = run_pointwise(&a, n, nt, &flag)

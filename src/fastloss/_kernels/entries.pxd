@@ -15,7 +15,7 @@ from .blocks cimport fl_exact
 
 cdef extern from *:
     """
-    #define FL_ENTRY_POINTWISE "fastloss._kernels.entries.pointwise/2"
+    #define FL_ENTRY_POINTWISE "fastloss._kernels.entries.pointwise/3"
     #define FL_ENTRY_SOFTMAX "fastloss._kernels.entries.softmax/2"
     #define FL_ENTRY_WEIGHTS "fastloss._kernels.entries.weights/1"
     #define FL_ENTRY_LABELS "fastloss._kernels.entries.labels/1"
@@ -46,6 +46,7 @@ cdef struct PointwiseArgs:
     void* grad                  # gradient or NULL
     void* hess                  # Hessian diagonal or NULL
     double scale                # factor of grad and hess: 1 / sum(w) for "mean", else 1
+    double hess_scale           # factor of the Hessian alone (boosting conventions), 1
     double param                # the loss's parameter (Pseudo-Huber's delta), or 0
     int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
     int t_half                  # t likewise, widened to float32 (float32 is then set); or 0
