@@ -9,7 +9,8 @@
  *   lanes.h, maxat.h  the lane sums bit for bit against the documented order (lane j % 16, the
  *              tail in order to lane 0, the fixed tree), the omp-simd sums and the maxima
  *              (fl_max_at) against plain loops;
- *   kl_tile.h  the KL divergence tile against a long double evaluation of its sums.
+ *   kl_tile.h  the KL divergence tile against a long double evaluation of its sums, and
+ *              (with vecmath.h's log of nonzero floats) its one-loop float log terms.
  * (The transposes have their own program, tests/c/transpose_check.c.)
  *
  * tools/aarch64_check.sh also checks that every LOOP line marked "must vectorize" is
@@ -415,6 +416,64 @@ static void check_kl_##S(void)                                                  
 CHECK_KL(f32, float, FLT_EPSILON)
 CHECK_KL(f64, double, DBL_EPSILON)
 
+/* vecmath.h's log of nonzero floats (fl_log_n_where_nonzero_f32) and kl_tile.h's one-loop
+ * KL terms L_c = log t_c - (z_c - m) (fl_kl_log_terms_fast_f32): against double libm to the
+ * bound, 0 terms where t_c = 0, the special values, and each value's result independent of
+ * the rest of its tile.  Tiles of probabilities, with the edges of the normal range, with
+ * zeros, and with one value of each other kind (subnormal, negative, infinite, NaN) at a
+ * random place. */
+static void check_log_nonzero_f32(void)
+{
+    static const float other[] = {0x1p-149f, 0x1.fffffcp-127f, -0.5f, -0x1p-126f,
+                                  INFINITY, -INFINITY, NAN};
+    float z[300], t[300], lg[300], L[300], lg0[300], L0[300];
+    long double worst = 0;
+    int bad = 0, tiles = 0;
+    for (int kind = -2; kind < (int)(sizeof other / sizeof other[0]); kind++)
+        for (int n = 1; n <= 300; n += (n < 40 ? 1 : 37)) {
+            int at = (int)(rnd64() % (uint64_t)n);
+            for (int i = 0; i < n; i++) {
+                z[i] = (float)rnd_in(-20, 20);
+                t[i] = (float)rnd_unit();
+                if (kind == -2 && rnd64() % 3 == 0)         /* the edges of the normals */
+                    t[i] = rnd64() % 2 ? 0x1p-126f : 0x1.fffffep+127f;
+                if (kind >= -1 && i != at && rnd64() % 5 == 0)
+                    t[i] = rnd64() % 2 ? 0.0f : -0.0f;
+            }
+            float m = (float)rnd_in(-20, 20);
+            fl_log_n_where_nonzero_f32(t, n, lg0);          /* the tile without `other` */
+            fl_kl_log_terms_fast_f32(z, t, m, n, L0);
+            if (kind >= 0)
+                t[at] = other[kind];
+            fl_log_n_where_nonzero_f32(t, n, lg);
+            fl_kl_log_terms_fast_f32(z, t, m, n, L);
+            for (int i = 0; i < n; i++) {
+                long double d = (long double)(float)(z[i] - m);
+                if (t[i] == 0) {
+                    bad += L[i] != 0;                        /* 0 log 0 = 0 */
+                    continue;
+                }
+                long double err = ulp_error(lg[i], ref_log_f32(t[i]), 24, -126);
+                worst = err > worst ? err : worst;
+                if (isnan(t[i]) || t[i] < 0 || isinf(t[i])) {
+                    bad += !(isinf(t[i]) && t[i] > 0 ? L[i] == INFINITY : isnan(L[i]));
+                } else {
+                    long double ref = logl((long double)t[i]) - d;
+                    bad += fabsl(L[i] - ref)
+                           > 2 * FLT_EPSILON * (fabsl(logl((long double)t[i])) + fabsl(d));
+                }
+                if (i != at || kind < 0)                     /* the others: unchanged */
+                    bad += memcmp(&lg[i], &lg0[i], sizeof(float)) != 0
+                           || memcmp(&L[i], &L0[i], sizeof(float)) != 0;
+            }
+            tiles++;
+        }
+    printf("  log where nonzero f32: %d tiles, worst %.3Lf ulp; with the KL terms, %d wrong\n",
+           tiles, worst, bad);
+    check(worst <= MAX_ULP, "vecmath.h fl_log_n_where_nonzero_f32: ulp bound");
+    check(bad == 0, "fl_log_n_where_nonzero_f32 / fl_kl_log_terms_fast_f32 wrong");
+}
+
 /* half.h: every float16 and bfloat16 bit pattern, contiguous (F16C where the level has it)
  * and strided, against a decoding of the fields */
 static float ref_f16(uint16_t h)
@@ -547,6 +606,7 @@ int main(void)
     check_reduce();
     check_kl_f32();
     check_kl_f64();
+    check_log_nonzero_f32();
     printf("half.h:\n");
     check_half();
     check_half_store();

@@ -57,7 +57,8 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32,
                       fl_tile_exp_dense_f32)
-from .vecmath cimport vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p
+from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
+                      vlog1p)
 
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport Rows, SoftmaxArgs as Args, FL_ENTRY_SOFTMAX
@@ -551,9 +552,9 @@ cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t 
         for i in range(C * R):
             weight_t[i] = vexp(target_t[i])
         lam = target_t
-    else:                               # KL: a_c = t_c, lambda_c = log t_c
+    else:                               # KL: a_c = t_c, lambda_c = log t_c (unused where 0)
         weights = target_t
-        vlog_n(target_t, C * R, work_t)
+        vlog_n_where_nonzero(target_t, C * R, work_t)
     if floating is float:           # the sums and the exp in one pass (narrow.h)
         fl_tile_exp_dense_f32(z_t, weights, lam, row_max, R, C, tail_sum, n_at_max,
                               weight_sum, term_sum)

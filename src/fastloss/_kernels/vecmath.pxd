@@ -16,6 +16,7 @@ cdef extern from "vecmath.h" nogil:
     void fl_exp_shift_n_f32(const float* z, float m, Py_ssize_t n, float* out)
     void fl_exp_shift_n_f64(const double* z, double m, Py_ssize_t n, double* out)
     void fl_log_n_f32(const float* x, Py_ssize_t n, float* out)
+    void fl_log_n_where_nonzero_f32(const float* x, Py_ssize_t n, float* out)
     void fl_log_n_f64(const double* x, Py_ssize_t n, double* out)
     float fl_log1p_unit_f32(float u, float ry)
     double fl_log1p_unit_f64(double u, double ry)
@@ -57,6 +58,16 @@ cdef inline void vlog_n(const floating* x, Py_ssize_t n, floating* out) noexcept
     """out[i] = vlog(x[i]) for a tile (faster with AVX-512, see vecmath.h); out may be x."""
     if floating is float:
         fl_log_n_f32(x, n, out)
+    else:
+        fl_log_n_f64(x, n, out)
+
+
+cdef inline void vlog_n_where_nonzero(const floating* x, Py_ssize_t n,
+                                      floating* out) noexcept nogil:
+    """out[i] = vlog(x[i]) wherever x[i] != 0, any value where x[i] == 0 (for weights whose
+    zeros discard it: faster for float without AVX-512, see vecmath.h); out may not be x."""
+    if floating is float:
+        fl_log_n_where_nonzero_f32(x, n, out)
     else:
         fl_log_n_f64(x, n, out)
 
