@@ -353,3 +353,49 @@ def test_cli_groups_option():
     args = build_parser().parse_args(["bench", "--groups", "torch,losses"])
     assert _flatten(args.groups, cases.DEFAULT_GROUPS) == ("torch", "losses")
     assert build_parser().parse_args(["bench"]).groups is None
+
+
+def _simd_bars():
+    import importlib.util
+    path = ROOT / "bench" / "simd_bars.py"
+    if not path.exists():
+        pytest.skip("bench/simd_bars.py is not part of this installation")
+    spec = importlib.util.spec_from_file_location("simd_bars", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_simd_bars_in_cache_shapes_keep_the_row_width():
+    bars = _simd_bars()
+    limit = bars.IN_CACHE_VALUES
+    for _, shape, _ in bars.BARS:
+        small = bars.in_cache_shape(shape)
+        assert len(small) == len(shape) and small[-1] == (shape[-1] if len(shape) == 2
+                                                          else min(shape[0], limit))
+        n = math.prod(small)
+        # in cache (at most the limit, or one row), yet not trivially small
+        assert n <= max(limit, shape[-1]) and (n > limit // 2 or small[0] == 1)
+    assert bars.in_cache_shape((3, 10)) == (3, 10)          # never more rows than the case
+    assert bars.in_cache_shape((5, 10 * limit)) == (1, 10 * limit)
+
+
+def test_simd_bars_smoke(tmp_path, monkeypatch, capsys):
+    """The script end to end on tiny cases: a line per case with its ratio, the in-cache
+    bound and the yardstick, and the same in its JSON."""
+    bars = _simd_bars()
+    monkeypatch.setattr(bars, "BARS", (("cross_entropy", (512, 10), 2.0),
+                                       ("binary_cross_entropy", (4096,), 1.2)))
+    monkeypatch.setattr(bars, "IN_CACHE_VALUES", 1024)
+    path = tmp_path / "bars.json"
+    code = bars.main(["--threads", "1", "--repeats", "3", "--json", str(path)])
+    out = capsys.readouterr().out
+    assert "in cache" in out and "CrossEntropy(labels) 512 x 10" in out
+    results = json.loads(path.read_text())
+    assert [c["in_cache_shape"] for c in results["cases"]] == [[102, 10], [1024]]
+    for case in results["cases"]:
+        assert _positive(case["ratio"]) and _positive(case["ratio_in_cache"])
+        assert _positive(case["exp_ns_per_value"])
+        assert case["ok"] == (case["ratio"] <= case["bar"])
+    level_is_avx2 = results["level"] == "avx2"
+    assert code == (0 if all(c["ok"] for c in results["cases"]) or not level_is_avx2 else 1)
