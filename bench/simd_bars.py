@@ -48,7 +48,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS"):
 #: values of the compute yardstick's array (16 KiB of float32: stays in L1)
 YARDSTICK_VALUES = 4096
 #: values of the in-cache variant of each case: 128 KiB per float32 array, so that a case's
-#: arrays stay in L2
+#: arrays stay in L2 (or at worst L3)
 IN_CACHE_VALUES = 32_768
 
 BARS = (  # (row name, shape, bar)
