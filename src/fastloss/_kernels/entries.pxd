@@ -96,6 +96,8 @@ cdef struct SoftmaxArgs:
     int x_half                  # x holds float16 / bfloat16 bits (half.h's FL_HALF_*),
                                 # rows of contiguous classes, widened to float32 a block at
                                 # a time (float32 is then set); or 0
+    Py_ssize_t n_rows           # rows of the call, for prefetching the next row: set by
+                                # softmax.pyx's entry points (their callers need not)
     int out_half                # float32 data; grad and hess hold float16 / bfloat16
                                 # (half.h's FL_HALF_*), each block's rows formed in the
                                 # thread's scratch and rounded as stored; or 0

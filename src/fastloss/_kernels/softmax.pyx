@@ -280,10 +280,9 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
     while c0 < C:
         n = C - c0 if C - c0 < TILE else TILE
         if prefetch_next:
-            # Dense targets with a gradient are compute-bound: ask for the next row's
-            # logits now, so that its max pass does not wait for memory.  With labels, or
-            # without a gradient, the rows stream and the hardware prefetcher does better
-            # alone.
+            # ask for the next row's logits now, so that its max pass does not wait for
+            # memory: the row's passes after the max are compute-bound, and the hardware
+            # prefetcher alone stays too few lines ahead to cover the next max pass
             fl_prefetch(z + a.x.outer + c0, n * sizeof(floating))
         if a.kind == KL:            # all of the chunk's work in one pass (kl_tile)
             kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only
@@ -363,7 +362,8 @@ cdef inline void wide_grad(const Args* a, const floating* trow, double T, floati
 cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
                      Py_ssize_t* flag, Mode mode) noexcept nogil:
     """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
-    to `last` belong to the same block (and may be prefetched)."""
+    to `last` exist (the next one is prefetched: usually this thread's next row, as each
+    thread streams through a contiguous part of the blocks, fl_omp.h)."""
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* z = <const floating*>a.x.data + row_at(&a.x, r)
     cdef const floating* cw = <const floating*>a.cw
@@ -389,7 +389,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
         if cw != NULL:
             w_y = cw[y]
     wide_sums(a, z, trow, m, top, grow,
-              Mode is not value_only and a.kind != CE_INDEX and last > r, &sums, scratch,
+              last > r, &sums, scratch,
               mode)
     if a.kind == CE_INDEX:
         l = finish_index(<floating>sums.T, one, <floating>sums.D, gap_y, e_y, w_y, row_scale,
@@ -852,7 +852,7 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
         else:
             for r in range(R):
                 if a.from_logits:
-                    l = wide_row(a, r0 + r, hi - 1, sw[r], flag, mode)
+                    l = wide_row(a, r0 + r, a.n_rows - 1, sw[r], flag, mode)
                 else:
                     l = prob_row(a, r0 + r, sw[r], flag, mode)
                 if a.value != NULL:
@@ -898,6 +898,7 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                              rows + (r - lo) * C)
             widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
             widened.x.outer = C
+            widened.n_rows = hi                         # no row past the block to prefetch
             rows += block
         if a.out_half and a.g.data != NULL:
             grads = rows
@@ -962,7 +963,9 @@ cdef double run_softmax(const Args* a, Py_ssize_t n_rows, int n_threads,
     same blocks, scratch, reduction and threads as `softmax` below."""
     cdef size_t scratch_bytes = scratch_values(a) * (sizeof(float) if a.float32
                                                      else sizeof(double))
-    return blocked_sum(softmax_block, a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
+    cdef Args call = a[0]
+    call.n_rows = n_rows
+    return blocked_sum(softmax_block, &call, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
                        n_threads, scratch_bytes, NULL, flag)
 
 
@@ -1038,6 +1041,7 @@ def softmax(int kind, int mode, bint from_logits, cnp.ndarray x, object y, objec
     if a.out_f32 and not use_tiles(&a):
         raise ValueError("fastloss: float32 outputs of float64 input need rows in tiles "
                          "(from logits, classes a stride apart or at most NARROW_MAX)")
+    a.n_rows = n_rows
     scratch_bytes = scratch_values(&a) * (sizeof(float) if a.float32 else sizeof(double))
     with nogil:
         total = blocked_sum(softmax_block, &a, n_rows, block_rows(a.n_cls), n_rows * a.n_cls,
