@@ -620,7 +620,7 @@ cdef inline void tile_hess(const floating* e_t, Py_ssize_t R, Py_ssize_t C,
 
 
 cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
-                     floating* scratch, Py_ssize_t* flag, Mode mode) noexcept nogil:
+                            floating* scratch, Py_ssize_t* flag, Mode mode) noexcept nogil:
     """Weighted loss of rows r0 .. r0+R from logits (R <= NARROW_ROWS, R * C at most a
     tile; class-strided rows in one N); writes their gradient (and Hessian) rows.
 
