@@ -18,11 +18,20 @@ mode=${1:-quick}
 py=${PYTHON:-python}
 cc=${CC:-gcc}
 site=build/sanitize/site
+tree=build/sanitize/tree
 
 echo "== sanitize ($mode): building with -fsanitize=address,undefined"
-rm -rf "$site"
+rm -rf "$site" "$tree"
+# Build from a copy of the checkout's files (tracked, and untracked ones git does not
+# ignore): pip builds in the source tree, and its instrumented objects and modules in the
+# checkout's build/ would be what the next in-place build copies into src/ (it finds them
+# up to date), leaving modules that need the ASan runtime preloaded.
+mkdir -p "$tree"
+git ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do if [ -e "$f" ]; then printf '%s\0' "$f"; fi; done |
+    xargs -0 cp --parents -t "$tree"
 FASTLOSS_SANITIZE=address,undefined FASTLOSS_OPENMP=required \
-    "$py" -m pip install --quiet --no-deps --no-cache-dir --target "$site" .
+    "$py" -m pip install --quiet --no-deps --no-cache-dir --target "$site" "$tree"
 
 libasan=$("$cc" -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "no libasan.so for $cc" >&2; exit 2; }
