@@ -359,11 +359,11 @@ cdef inline void wide_grad(const Args* a, const floating* trow, double T, floati
         c0 += n
 
 
-cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r,
-                     Py_ssize_t* flag, Mode mode) noexcept nogil:
-    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Rows up
-    to `last` exist (the next one is prefetched: usually this thread's next row, as each
-    thread streams through a contiguous part of the blocks, fl_omp.h)."""
+cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* flag,
+                     Mode mode) noexcept nogil:
+    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  The
+    next row, if any, is prefetched: usually this thread's next row, as each thread
+    streams through a contiguous part of the blocks (fl_omp.h)."""
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* z = <const floating*>a.x.data + row_at(&a.x, r)
     cdef const floating* cw = <const floating*>a.cw
@@ -389,7 +389,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, Py_ssize_t last, floating sw_r
         if cw != NULL:
             w_y = cw[y]
     wide_sums(a, z, trow, m, top, grow,
-              last > r, &sums, scratch,
+              r + 1 < a.n_rows, &sums, scratch,
               mode)
     if a.kind == CE_INDEX:
         l = finish_index(<floating>sums.T, one, <floating>sums.D, gap_y, e_y, w_y, row_scale,
@@ -500,14 +500,10 @@ cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     cdef int n_skipped = 0, n_bad = 0
     cdef bint bad[NARROW_ROWS]
     cdef long long y
-    # read once (see bad_label); a whole tile's labels with a constant size, which the
-    # compiler copies inline (vector moves, overlapped with the other loads) rather than
-    # through libc's memmove, whose call waited on each tile's label lines: 10% of a
-    # 1000000 x 10 call
-    if R == NARROW_ROWS:
-        memcpy(labels, a.y + r0, NARROW_ROWS * sizeof(long long))
-    else:
-        memcpy(labels, a.y + r0, R * sizeof(long long))
+    # read once (see bad_label); in row_tile's whole-tile copy R is a constant, so the
+    # compiler copies inline rather than calling libc's memmove, whose call waited on each
+    # tile's label lines (10% of a 1000000 x 10 call)
+    memcpy(labels, a.y + r0, R * sizeof(long long))
     for r in range(R):              # (separate loops, so that each one vectorizes)
         y = labels[r]
         bad[r] = bad_label(y, C, a.ignore_index)
@@ -852,7 +848,7 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
         else:
             for r in range(R):
                 if a.from_logits:
-                    l = wide_row(a, r0 + r, a.n_rows - 1, sw[r], flag, mode)
+                    l = wide_row(a, r0 + r, sw[r], flag, mode)
                 else:
                     l = prob_row(a, r0 + r, sw[r], flag, mode)
                 if a.value != NULL:
