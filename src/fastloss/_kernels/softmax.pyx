@@ -187,9 +187,10 @@ cdef inline const floating* dense_weights(const Args* a, const floating* t, cons
 # The labels were checked before the call (fastloss._kernels.checks.labels), but the
 # caller's memory can change after that: another Python thread may write to it while the
 # kernels run without the GIL.  So every label is read once into private memory, checked
-# again where it is used as an index, and a label out of range makes its row count as
-# ignored (zero loss and gradient) and is flagged; fastloss.losses then raises.  No input
-# can make a kernel index outside the arrays.
+# again where it is used as an index (the row tiles never use it as one: tile_labels), and
+# a label out of range makes its row count as ignored (zero loss and gradient) and is
+# flagged; fastloss.losses then raises.  No input can make a kernel index outside the
+# arrays.
 
 cdef inline bint bad_label(long long y, Py_ssize_t n_cls, long long ignore) noexcept nogil:
     """y is neither a class in [0, n_cls) nor ignore."""
@@ -488,39 +489,63 @@ cdef inline void store(const Args* a, floating* tile, Py_ssize_t R, Py_ssize_t C
 
 cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* z_t,
                             const floating* row_max, const floating* class_w,
-                            long long* labels, bint* skip, floating* gap_label,
+                            int* labels, bint* skip, floating* gap_label,
                             floating* w_label, double* smooth_sum,
                             Py_ssize_t* flag) noexcept nogil:
     """Cross-entropy with labels, what needs z itself (before it becomes e): the labels,
-    read once and checked again (skip[r]: ignored or out of range, then labels[r] = 0),
-    gap_label = m - z_y, w_label = w_y and, with smoothing, smooth_sum = sum_c w_c (m - z_c).
-    Returns how many rows are skipped."""
+    read once and checked (skip[r]: ignored or out of range, then labels[r] = -1),
+    gap_label = m - z_y, w_label = w_y and, with smoothing only, smooth_sum = sum_c w_c
+    (m - z_c).  Returns how many rows are skipped.
+
+    A label is never an index here: z_y and w_y are picked by comparing it with each class
+    in turn (compares and blends across rows), as the gradient and Hessian loops put g_y and
+    h_y in place, so that no input can make a tile step reach outside its arrays, and the
+    steps stay vector code (as scalar gathers and scatters by label they took 15% of a
+    1000000 x 10 call).  A skipped row's -1 matches no class: its gap is 0 and its w_y 1."""
     cdef Py_ssize_t C = a.n_cls
+    cdef const long long* y_in = a.y + r0
     cdef Py_ssize_t r, c
     cdef int n_skipped = 0, n_bad = 0
     cdef bint bad[NARROW_ROWS]
+    cdef floating z_label[NARROW_ROWS]
+    cdef floating z, zy, w, wy, one = 1
     cdef long long y
-    # read once (see bad_label); in row_tile's whole-tile copy R is a constant, so the
-    # compiler copies inline rather than calling libc's memmove, whose call waited on each
-    # tile's label lines (10% of a 1000000 x 10 call)
-    memcpy(labels, a.y + r0, R * sizeof(long long))
     for r in range(R):              # (separate loops, so that each one vectorizes)
-        y = labels[r]
+        y = y_in[r]                 # read once (see bad_label)
         bad[r] = bad_label(y, C, a.ignore_index)
         n_bad += bad[r]
         skip[r] = (y == a.ignore_index) | bad[r]
         n_skipped += skip[r]
-        labels[r] = 0 if skip[r] else y
+        labels[r] = -1 if skip[r] else <int>y
     if n_bad and flag[0] == FLAG_NONE:
         for r in range(R):
             if bad[r]:
                 flag[0] = r0 + r
                 break
     for r in range(R):
-        gap_label[r] = row_max[r] - z_t[labels[r] * R + r]
-        w_label[r] = class_w[labels[r]]
-        smooth_sum[r] = 0           # read by finish_index, smoothing or not
+        z_label[r] = row_max[r]
+        w_label[r] = one
+    # (each select of values read unconditionally, so that the compiler vectorizes it)
+    if a.cw == NULL:                # (class_w: ones)
+        for c in range(C):
+            for r in range(R):
+                z = z_t[c * R + r]
+                zy = z_label[r]
+                z_label[r] = z if labels[r] == <int>c else zy
+    else:
+        for c in range(C):
+            w = class_w[c]
+            for r in range(R):
+                z = z_t[c * R + r]
+                zy = z_label[r]
+                wy = w_label[r]
+                z_label[r] = z if labels[r] == <int>c else zy
+                w_label[r] = w if labels[r] == <int>c else wy
+    for r in range(R):
+        gap_label[r] = row_max[r] - z_label[r]
     if a.smoothing > 0:
+        for r in range(R):
+            smooth_sum[r] = 0
         for c in range(C):
             for r in range(R):
                 smooth_sum[r] += class_w[c] * (row_max[r] - z_t[c * R + r])
@@ -648,10 +673,10 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     cdef floating grad_label[NARROW_ROWS]           # labels: g_y and h_y, exactly
     cdef floating hess_label[NARROW_ROWS]
     cdef floating smooth_w[NARROW_ROWS]             # labels: row_scale eps / C
-    cdef long long labels[NARROW_ROWS]              # labels: y, 0 where skipped
+    cdef int labels[NARROW_ROWS]                    # labels: y, -1 where skipped
     cdef bint skip[NARROW_ROWS]                     # labels: ignored or out of range
     cdef const floating* cw = <const floating*>a.cw
-    cdef floating f, hf, gy, hy, zero = 0, one = 1
+    cdef floating f, hf, gy, hy, gc, hc, zero = 0, one = 1
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating scale = <floating>a.scale
     cdef int n_skipped = 0
@@ -672,7 +697,8 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
             row_scale[r] = zero if skip[r] else sw[r] * scale
         for r in range(R):
             row_loss[r] = sw[r] * finish_index(
-                <floating>tail_sum[r], n_at_max[r], <floating>smooth_sum[r], gap_label[r],
+                <floating>tail_sum[r], n_at_max[r],
+                <floating>smooth_sum[r] if a.smoothing > 0 else zero, gap_label[r],
                 vexp_nonpos(-gap_label[r]),     # e_y, as in the tile, without a gather
                 w_label[r], row_scale[r], <floating>a.smoothing, eps_c, <floating>a.cw_sum,
                 &f, &hf, &gy, &hy)
@@ -696,18 +722,21 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     # Hessian, then gradient, formed in the tile and stored as rows
     if Mode is grad_and_hess:
         tile_hess(z_t, R, C, hess_factor, tail_sum, n_at_max, out_t)
-        if a.kind == CE_INDEX:
-            for r in range(R):
-                out_t[labels[r] * R + r] = hess_label[r]
+        if a.kind == CE_INDEX:      # h_y in place (see tile_labels)
+            for c in range(C):
+                for r in range(R):
+                    hc = out_t[c * R + r]
+                    hy = hess_label[r]
+                    out_t[c * R + r] = hy if labels[r] == <int>c else hc
         store(a, out_t, R, C, a.hess, r0, <floating>a.hess_scale)
     if a.kind == CE_INDEX:
         for r in range(R):
             smooth_w[r] = row_scale[r] * eps_c
-        for c in range(C):
+        for c in range(C):          # g_y in place (see tile_labels)
             for r in range(R):
-                out_t[c * R + r] = grad_factor[r] * z_t[c * R + r] - smooth_w[r] * class_w[c]
-        for r in range(R):
-            out_t[labels[r] * R + r] = grad_label[r]
+                gc = grad_factor[r] * z_t[c * R + r] - smooth_w[r] * class_w[c]
+                gy = grad_label[r]
+                out_t[c * R + r] = gy if labels[r] == <int>c else gc
     else:
         for c in range(C):
             for r in range(R):
