@@ -58,17 +58,22 @@ int main(void)
                 lam[c * R + r] = rand() % 25 == 0 ? -INFINITY
                                  : -(float)(rand() % 20000) * 1e-3f;
             }
+        /* the vector versions also ask for a "next tile": ranges of these arrays, one
+         * starting off a cache line, one empty (prefetches: no effect on the results) */
+        fl_next_tile nt = {{z + 1, w, NULL, lam},
+                           {(ptrdiff_t)sizeof(float) * (C * R - 1),
+                            (ptrdiff_t)sizeof(float) * C * R, 0, 0}};
         memcpy(t1, z, sizeof(float) * C * R);
         memcpy(t2, z, sizeof(float) * C * R);
-        fl_tile_exp_sums_loop_f32(t1, m, R, 0, C, T1, k1);
-        fl_tile_exp_sums_f32(t2, m, R, C, T2, k2);
+        fl_tile_exp_sums_loop_f32(t1, m, R, 0, C, T1, k1, NULL);
+        fl_tile_exp_sums_f32(t2, m, R, C, T2, k2, &nt);
         bad += !same_f32(t1, t2, C * R);
         bad += !same_f64(T1, T2, R);
         bad += !same_f32(k1, k2, R);
         memcpy(t1, z, sizeof(float) * C * R);
         memcpy(t2, z, sizeof(float) * C * R);
-        fl_tile_exp_dense_loop_f32(t1, w, lam, m, R, 0, C, T1, k1, A1, B1);
-        fl_tile_exp_dense_f32(t2, w, lam, m, R, C, T2, k2, A2, B2);
+        fl_tile_exp_dense_loop_f32(t1, w, lam, m, R, 0, C, T1, k1, A1, B1, NULL);
+        fl_tile_exp_dense_f32(t2, w, lam, m, R, C, T2, k2, A2, B2, &nt);
         bad += !same_f32(t1, t2, C * R);
         bad += !same_f64(T1, T2, R);
         bad += !same_f32(k1, k2, R);

@@ -269,11 +269,16 @@ cdef extern from "transpose.h" nogil:
     void fl_transpose_out_f64(const double* srcT, Py_ssize_t R, Py_ssize_t C, double* dst)
 
 cdef extern from "narrow.h" nogil:
+    enum: FL_NEXT_RANGES
+    ctypedef struct fl_next_tile:
+        const void* p[FL_NEXT_RANGES]
+        Py_ssize_t bytes[FL_NEXT_RANGES]
+    void fl_next_tile_share(const fl_next_tile* nt, Py_ssize_t k, Py_ssize_t n)
     void fl_tile_exp_sums_f32(float* t, const float* m, Py_ssize_t R, Py_ssize_t C,
-                              double* T, float* k)
+                              double* T, float* k, const fl_next_tile* nt)
     void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam, const float* m,
                                Py_ssize_t R, Py_ssize_t C, double* T, float* k, double* A,
-                               double* B)
+                               double* B, const fl_next_tile* nt)
 
 cdef extern from "kl_tile.h" nogil:
     void fl_kl_tile_f32(const float* z, const float* t, float m, Py_ssize_t n, Py_ssize_t top,

@@ -56,7 +56,7 @@ from .blocks cimport (TILE, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32,
-                      fl_tile_exp_dense_f32)
+                      fl_tile_exp_dense_f32, fl_next_tile, fl_next_tile_share)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
                       vlog1p)
 
@@ -557,7 +557,8 @@ cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t 
                                        const floating* class_w, floating* target_t,
                                        floating* weight_t, floating* work_t,
                                        double* weight_sum, double* term_sum,
-                                       double* tail_sum, floating* n_at_max) noexcept nogil:
+                                       double* tail_sum, floating* n_at_max,
+                                       const fl_next_tile* nt) noexcept nogil:
     """Dense targets: the targets (target_t), their weights a_c, the row sums of a_c and of
     a_c L_c, L_c = lambda_c + m - z_c, each product taken in float64 (and 0 where a_c = 0:
     0 log 0 = 0), and then tile_exp's e and sums.  Returns the weights: weight_t, or the
@@ -585,7 +586,7 @@ cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t 
         vlog_n_where_nonzero(target_t, C * R, work_t)
     if floating is float:           # the sums and the exp in one pass (narrow.h)
         fl_tile_exp_dense_f32(z_t, weights, lam, row_max, R, C, tail_sum, n_at_max,
-                              weight_sum, term_sum)
+                              weight_sum, term_sum, nt)
         return weights
     for r in range(R):
         weight_sum[r] = 0
@@ -596,23 +597,26 @@ cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t 
             L = lam[i] + (row_max[r] - z_t[i])
             weight_sum[r] += weights[i]
             term_sum[r] += (<double>weights[i] * <double>L) if weights[i] != zero else 0.0
-    tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+    tile_exp(z_t, row_max, R, C, tail_sum, n_at_max, nt)
     return weights
 
 
 cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, Py_ssize_t C,
-                          double* tail_sum, floating* n_at_max) noexcept nogil:
+                          double* tail_sum, floating* n_at_max,
+                          const fl_next_tile* nt) noexcept nogil:
     """z_t becomes e = exp(z - m); tail_sum = the sum of e below 1 (in float64), n_at_max
-    the count of classes at the maximum (e == 1)."""
+    the count of classes at the maximum (e == 1).  Meanwhile asks for the next tile's
+    memory (nt, see next_tile)."""
     cdef Py_ssize_t r, c, i
     cdef floating v, zero = 0, one = 1
     if floating is float:           # the same sums, kept in registers (narrow.h)
-        fl_tile_exp_sums_f32(z_t, row_max, R, C, tail_sum, n_at_max)
+        fl_tile_exp_sums_f32(z_t, row_max, R, C, tail_sum, n_at_max, nt)
         return
     for r in range(R):
         tail_sum[r] = 0
         n_at_max[r] = zero
     for c in range(C):
+        fl_next_tile_share(nt, c, C)
         for r in range(R):
             i = c * R + r
             v = vexp_nonpos(z_t[i] - row_max[r])
@@ -638,6 +642,45 @@ cdef inline void tile_hess(const floating* e_t, Py_ssize_t R, Py_ssize_t C,
             p = e_t[c * R + r] * inv_sum[r]
             out_t[c * R + r] = hess_factor[r] * p * (q_max[r] if e_t[c * R + r] == one
                                                      else one - p)
+
+
+cdef inline void next_range(const Rows* rows, void* data, Py_ssize_t n0, Py_ssize_t n,
+                            Py_ssize_t C, Py_ssize_t size, fl_next_tile* nt,
+                            int i) noexcept nogil:
+    """Range i of nt: rows n0 .. n0+n of `data` (laid out as rows), when they are one
+    contiguous span (dense rows of contiguous classes); else none."""
+    nt.p[i] = NULL
+    nt.bytes[i] = 0
+    if data != NULL and n > 0 and rows.cls == 1 and rows.inner == 1 and rows.outer == C:
+        nt.p[i] = <const char*>data + row_at(rows, n0) * size
+        nt.bytes[i] = n * C * size
+
+
+cdef inline void next_tile(const Args* a, Py_ssize_t n0, Py_ssize_t R, Py_ssize_t size,
+                           fl_next_tile* nt, Mode mode) noexcept nogil:
+    """The memory of the tile after this one (rows n0 .. n0+R, those that exist): its
+    input, targets or labels, and the gradient (and Hessian) rows it writes, for tile_exp
+    to ask for while this tile computes (narrow.h, fl_next_tile).  size: bytes per value
+    of the input (and of the outputs, but for Args.out_f32)."""
+    cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t n = a.n_rows - n0 if a.n_rows - n0 < R else R
+    cdef Py_ssize_t out_size = sizeof(float) if a.out_f32 else size
+    n = n if n > 0 else 0
+    next_range(&a.x, a.x.data, n0, n, C, size, nt, 0)
+    if a.kind == CE_INDEX:
+        nt.p[1] = <const void*>(a.y + n0) if n > 0 else NULL
+        nt.bytes[1] = n * sizeof(long long)
+    else:
+        next_range(&a.t, a.t.data, n0, n, C, size, nt, 1)
+    if Mode is value_only:
+        nt.p[2] = NULL
+        nt.p[3] = NULL
+        return
+    next_range(&a.g, a.g.data, n0, n, C, out_size, nt, 2)
+    if Mode is grad_and_hess:
+        next_range(&a.g, a.hess, n0, n, C, out_size, nt, 3)
+    else:
+        nt.p[3] = NULL
 
 
 cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
@@ -681,16 +724,18 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     cdef floating scale = <floating>a.scale
     cdef int n_skipped = 0
     cdef Py_ssize_t r, c
+    cdef fl_next_tile nt
     for c in range(C):
         class_w[c] = one if cw == NULL else cw[c]
+    next_tile(a, r0 + R, R, sizeof(floating), &nt, mode)
     tile_load(&a.x, r0, R, C, z_t, row_max)
     if a.kind == CE_INDEX:
         n_skipped = tile_labels(a, r0, R, z_t, row_max, class_w, labels, skip, gap_label,
                                 w_label, smooth_sum, flag)
-        tile_exp(z_t, row_max, R, C, tail_sum, n_at_max)
+        tile_exp(z_t, row_max, R, C, tail_sum, n_at_max, &nt)
     else:                           # (also tile_exp's part)
         weights = tile_dense(a, r0, R, z_t, row_max, class_w, target_t, weight_t, out_t,
-                             weight_sum, term_sum, tail_sum, n_at_max)
+                             weight_sum, term_sum, tail_sum, n_at_max, &nt)
     # per-row losses and factors: one branch-free loop over rows
     if a.kind == CE_INDEX:
         for r in range(R):
