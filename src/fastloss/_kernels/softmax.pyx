@@ -32,7 +32,9 @@ Two traversals share the per-row formulas (``finish_*``):
   NARROW_ROWS rows at once, as a (C, rows) tile, so that every step is a vector operation
   across rows instead of a short scalar loop per row.  Contiguous classes are transposed
   in and out through registers (AVX2, AVX-512); classes a stride apart are already
-  stored that way, and are copied in and out class by class.
+  stored that way, and are copied in and out class by class.  While a tile computes, the
+  next tile's rows are asked for, a share per step (narrow.h fl_next_tile), as wide rows
+  ask for the next row.
 
 From probabilities (from_logits=False) the loss is elementwise within a row,
 -a_c clamp(log p_c, -100) (KL: a_c (log a_c - clamp(log q_c, -100))), with the gradient
