@@ -11,7 +11,9 @@
 #    override the defaults.
 # 2. Correctness: tests/c/kernels_check.c (exp, log, log1p and their tile loops against
 #    long double libm to the documented 1.5 ulp; the lane sums bit for bit against their
-#    documented order; maxima; the KL divergence tile) and tests/c/transpose_check.c,
+#    documented order; maxima; the KL divergence tile), tests/c/transpose_check.c and
+#    tests/c/narrow_check.c (narrow.h: with no register layer for NEON, the plain loops
+#    on both sides, and the next-tile prefetch, which compiles to prfm),
 #    compiled with src/fastloss/_build.py's GCC_FLAGS at the levels built for aarch64 (the
 #    baseline: NEON), run under qemu-aarch64.
 # 3. Vectorization: every loop of kernels_check.c marked "must vectorize" must be reported
@@ -68,10 +70,14 @@ status=0
     -lm -fopt-info-vec-optimized 2>"$out/kernels_check.vec"
 "$cc" "${flags[@]}" -fopenmp-simd -I"$kernels" tests/c/transpose_check.c \
     -o "$out/transpose_check" -lm
+"$cc" "${flags[@]}" -fopenmp-simd -I"$kernels" tests/c/narrow_check.c \
+    -o "$out/narrow_check" -lm
 echo "== aarch64: tests/c/kernels_check.c under $qemu"
 "$qemu" -L "$sysroot" "$out/kernels_check" || status=1
 echo "== aarch64: tests/c/transpose_check.c under $qemu"
 "$qemu" -L "$sysroot" "$out/transpose_check" || status=1
+echo "== aarch64: tests/c/narrow_check.c under $qemu"
+"$qemu" -L "$sysroot" "$out/narrow_check" || status=1
 
 # ---- 3. vectorization ----
 echo "== aarch64: vectorization report"
