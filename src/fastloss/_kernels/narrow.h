@@ -2,10 +2,10 @@
  * fastloss narrow-row steps: loops of the narrow softmax path (softmax.pyx, rows of a few
  * classes as a (C, R) tile, tile[c * R + r]) that the tile loops do worse than registers.
  *
- *   fl_tile_exp_sums_f32(t, m, R, C, T, k)
+ *   fl_tile_exp_sums_f32(t, m, R, C, T, k, nt)
  *       in place: t[c R + r] = exp(t[c R + r] - m[r]) (vecmath.h's exp_nonpos), and per row
  *       T[r] = the float64 sum, in class order, of the e that are not 1, k[r] = how many are.
- *   fl_tile_exp_dense_f32(t, w, lam, m, R, C, T, k, A, B)
+ *   fl_tile_exp_dense_f32(t, w, lam, m, R, C, T, k, A, B, nt)
  *       the same, and for dense targets with weights w (a (C, R) tile) the float64 row sums
  *       A[r] = sum_c w_c and B[r] = sum_c w_c L_c, L_c = lam_c + (m - z_c) in float32, the
  *       product in float64 and 0 where w_c = 0 (0 log 0 = 0).
