@@ -55,7 +55,8 @@
  * are functions of that level's file, announced by a macro and used behind it:
  * FL_VECTOR_GETEXP (AVX-512) brings getexp, getmant and scalef, 16-entry table lookups
  * (fl_tab16_*) and the masked steps of vecmath.h's vector log (fl_klt, fl_kge,
- * fl_vmask_add1, fl_vmask_half).
+ * fl_vmask_add1, fl_vmask_half); FL_VECTOR_PAIRS (AVX2) brings fl_vload_pairs_f32 and
+ * fl_vstore_pairs_f32, two classes of W rows without a transpose (transpose.h).
  *
  * Adding an instruction set: write simd_<isa>.h with every name above, include it below
  * under the macro its compiler flags define, add the level to _build.py, and run the tests

@@ -14,7 +14,10 @@
  * softmax tile function (register pressure; also as a non-inlined call); (2) a last class
  * block of at most 4 floats as two rows per vector with a transpose within each 128-bit
  * half (8 shuffles, not 24): the 128-bit masked loads, inserts and extracting stores cost
- * more than the shuffles saved (C = 3: 0.29 against 0.23 ns per value in).
+ * more than the shuffles saved (C = 3: 0.29 against 0.23 ns per value in).  Kept: a last
+ * block of exactly 2 classes (C = 10, 18, 26) as 64-bit loads and stores and 4 shuffles
+ * (the layer's FL_VECTOR_PAIRS): in-cache KL 10 classes about 6% faster, CE about 2%
+ * (bench/results/2026-12-02-epyc2-narrow-overlap.txt, section 7).
  */
 #ifndef FASTLOSS_TRANSPOSE_H
 #define FASTLOSS_TRANSPOSE_H
@@ -71,6 +74,43 @@ FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f32, float)
 FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
 
 #ifdef FL_VECTOR_REGISTERS
+/* A last class block of exactly 2 classes through 64-bit loads or stores (the layer's
+ * FL_VECTOR_PAIRS, AVX2 floats): returns 1 when done, 0 where the layer has no such path
+ * (the block is then transposed as any other). */
+#if defined(FL_VECTOR_PAIRS)
+FL_INLINE int fl_load_pairs_f32(const float* p, ptrdiff_t stride, fl_v_f32* v)
+{
+    fl_vload_pairs_f32(p, stride, &v[0], &v[1]);
+    return 1;
+}
+FL_INLINE int fl_store_pairs_f32(float* p, ptrdiff_t stride, const float* srcT, ptrdiff_t ld)
+{
+    fl_vstore_pairs_f32(p, stride, fl_vload_f32(srcT), fl_vload_f32(srcT + ld));
+    return 1;
+}
+#else
+FL_INLINE int fl_load_pairs_f32(const float* p, ptrdiff_t stride, fl_v_f32* v)
+{
+    (void)p, (void)stride, (void)v;
+    return 0;
+}
+FL_INLINE int fl_store_pairs_f32(float* p, ptrdiff_t stride, const float* srcT, ptrdiff_t ld)
+{
+    (void)p, (void)stride, (void)srcT, (void)ld;
+    return 0;
+}
+#endif
+FL_INLINE int fl_load_pairs_f64(const double* p, ptrdiff_t stride, fl_v_f64* v)
+{
+    (void)p, (void)stride, (void)v;
+    return 0;
+}
+FL_INLINE int fl_store_pairs_f64(double* p, ptrdiff_t stride, const double* srcT, ptrdiff_t ld)
+{
+    (void)p, (void)stride, (void)srcT, (void)ld;
+    return 0;
+}
+
 /* On the SIMD layer: blocks of W rows x W classes, masked row loads (or stores) and one
  * register transpose (fl_vtranspose_S),
  * about 3x fewer instructions than W * W scalar moves or W gathers.  Rows past the last
@@ -88,9 +128,11 @@ FL_INLINE void fl_transpose_in_max_reg_##S(const T* src, ptrdiff_t stride, ptrdi
     for (ptrdiff_t c0 = 0; c0 < C; c0 += W) {                                       \
         int nc = C - c0 < W ? (int)(C - c0) : W;                                    \
         for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
-            for (int j = 0; j < W; j++)                                             \
-                v[j] = fl_vload_first_##S(src + (r0 + j) * stride + c0, nc);        \
-            fl_vtranspose_##S(v);                                                   \
+            if (nc != 2 || !fl_load_pairs_##S(src + r0 * stride + c0, stride, v)) {  \
+                for (int j = 0; j < W; j++)                                         \
+                    v[j] = fl_vload_first_##S(src + (r0 + j) * stride + c0, nc);    \
+                fl_vtranspose_##S(v);                                               \
+            }                                                                       \
             for (int c = 0; c < nc; c++)                                            \
                 fl_vstore_##S(dst + (c0 + c) * R + r0, v[c]);                       \
             if (m != NULL) {                                                        \
@@ -145,6 +187,8 @@ FL_INLINE void fl_transpose_out_##S(const T* srcT, ptrdiff_t R, ptrdiff_t C, T* 
         ptrdiff_t fit = R * C - CW - W < 0 ? 0 : (R * C - CW - W) / C + 1;          \
         for (ptrdiff_t r0 = 0; r0 < RW; r0 += W) {                                  \
             fl_v_##S v[FL_W_##S];                                                   \
+            if (nc == 2 && fl_store_pairs_##S(dst + r0 * C + CW, C, srcT + CW * R + r0, R)) \
+                continue;                                                           \
             fl_transpose_out_block_##S(srcT, R, CW, nc, r0, v);                     \
             if (r0 + W <= fit) {                                                    \
                 for (int j = 0; j < W; j++)                                         \
