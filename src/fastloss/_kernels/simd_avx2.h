@@ -146,40 +146,41 @@ FL_INLINE void fl_vtranspose_f32(fl_v_f32 v[8])
 }
 
 /* ---- two classes of W rows (FL_VECTOR_PAIRS, this level only): the narrow tile's last
- * class block when it has exactly 2 classes (C = 10, 18, 26).  Row j's 2 floats at
+ * class block when it has exactly 2 classes (C = 2, 10, 18, 26).  Row j's 2 floats at
  * p + j stride <-> lane j of a (first class) and b (second): 64-bit loads or stores and 4
  * shuffles, in place of 8 masked loads (or 8 whole-vector stores) and an 8 x 8 transpose.
  * Bit for bit the values a transpose moves. */
 #define FL_VECTOR_PAIRS 1
+/* (the 64-bit moves go through __m64 and __m128i pointers, which may alias floats) */
+FL_INLINE __m128 fl_load_pair2_f32(const float* p, const float* q)     /* p's pair, q's */
+{
+    return _mm_loadh_pi(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i*)p)), (const __m64*)q);
+}
 FL_INLINE void fl_vload_pairs_f32(const float* p, ptrdiff_t stride, fl_v_f32* a, fl_v_f32* b)
 {
-    __m128d r01 = _mm_loadh_pd(_mm_load_sd((const double*)p), (const double*)(p + stride));
-    __m128d r23 = _mm_loadh_pd(_mm_load_sd((const double*)(p + 2 * stride)),
-                               (const double*)(p + 3 * stride));
-    __m128d r45 = _mm_loadh_pd(_mm_load_sd((const double*)(p + 4 * stride)),
-                               (const double*)(p + 5 * stride));
-    __m128d r67 = _mm_loadh_pd(_mm_load_sd((const double*)(p + 6 * stride)),
-                               (const double*)(p + 7 * stride));
+    __m128 r01 = fl_load_pair2_f32(p, p + stride);
+    __m128 r23 = fl_load_pair2_f32(p + 2 * stride, p + 3 * stride);
+    __m128 r45 = fl_load_pair2_f32(p + 4 * stride, p + 5 * stride);
+    __m128 r67 = fl_load_pair2_f32(p + 6 * stride, p + 7 * stride);
     /* [r0 r1 | r4 r5] and [r2 r3 | r6 r7], each row's pair (c0, c1) */
-    __m256 lo = _mm256_castpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(r01), r45, 1));
-    __m256 hi = _mm256_castpd_ps(_mm256_insertf128_pd(_mm256_castpd128_pd256(r23), r67, 1));
+    __m256 lo = _mm256_insertf128_ps(_mm256_castps128_ps256(r01), r45, 1);
+    __m256 hi = _mm256_insertf128_ps(_mm256_castps128_ps256(r23), r67, 1);
     *a = _mm256_shuffle_ps(lo, hi, 0x88);          /* c0 of r0 r1 r2 r3 | r4 r5 r6 r7 */
     *b = _mm256_shuffle_ps(lo, hi, 0xdd);          /* c1 */
 }
 FL_INLINE void fl_vstore_pairs_f32(float* p, ptrdiff_t stride, fl_v_f32 a, fl_v_f32 b)
 {
-    __m256d lo = _mm256_castps_pd(_mm256_unpacklo_ps(a, b));     /* r0 r1 | r4 r5 */
-    __m256d hi = _mm256_castps_pd(_mm256_unpackhi_ps(a, b));     /* r2 r3 | r6 r7 */
-    __m128d l0 = _mm256_castpd256_pd128(lo), l1 = _mm256_extractf128_pd(lo, 1);
-    __m128d h0 = _mm256_castpd256_pd128(hi), h1 = _mm256_extractf128_pd(hi, 1);
-    _mm_storel_pd((double*)p, l0);
-    _mm_storeh_pd((double*)(p + stride), l0);
-    _mm_storel_pd((double*)(p + 2 * stride), h0);
-    _mm_storeh_pd((double*)(p + 3 * stride), h0);
-    _mm_storel_pd((double*)(p + 4 * stride), l1);
-    _mm_storeh_pd((double*)(p + 5 * stride), l1);
-    _mm_storel_pd((double*)(p + 6 * stride), h1);
-    _mm_storeh_pd((double*)(p + 7 * stride), h1);
+    __m256 lo = _mm256_unpacklo_ps(a, b), hi = _mm256_unpackhi_ps(a, b);  /* r0 r1 | r4 r5 */
+    __m128 l0 = _mm256_castps256_ps128(lo), l1 = _mm256_extractf128_ps(lo, 1);
+    __m128 h0 = _mm256_castps256_ps128(hi), h1 = _mm256_extractf128_ps(hi, 1);  /* r2 r3 */
+    _mm_storel_pi((__m64*)p, l0);
+    _mm_storeh_pi((__m64*)(p + stride), l0);
+    _mm_storel_pi((__m64*)(p + 2 * stride), h0);
+    _mm_storeh_pi((__m64*)(p + 3 * stride), h0);
+    _mm_storel_pi((__m64*)(p + 4 * stride), l1);
+    _mm_storeh_pi((__m64*)(p + 5 * stride), l1);
+    _mm_storel_pi((__m64*)(p + 6 * stride), h1);
+    _mm_storeh_pi((__m64*)(p + 7 * stride), h1);
 }
 
 FL_INLINE void fl_vtranspose_f64(fl_v_f64 v[4])

@@ -15,7 +15,7 @@
  * block of at most 4 floats as two rows per vector with a transpose within each 128-bit
  * half (8 shuffles, not 24): the 128-bit masked loads, inserts and extracting stores cost
  * more than the shuffles saved (C = 3: 0.29 against 0.23 ns per value in).  Kept: a last
- * block of exactly 2 classes (C = 10, 18, 26) as 64-bit loads and stores and 4 shuffles
+ * block of exactly 2 classes (C = 2, 10, 18, 26) as 64-bit loads and stores and 4 shuffles
  * (the layer's FL_VECTOR_PAIRS): in-cache KL 10 classes about 6% faster, CE about 2%
  * (bench/results/2026-12-02-epyc2-narrow-overlap.txt, section 7).
  */
@@ -77,6 +77,17 @@ FL_DEFINE_TRANSPOSE_IN_MAX_LOOP(f64, double)
 /* A last class block of exactly 2 classes through 64-bit loads or stores (the layer's
  * FL_VECTOR_PAIRS, AVX2 floats): returns 1 when done, 0 where the layer has no such path
  * (the block is then transposed as any other). */
+#define FL_DEFINE_NO_PAIRS(S, T)                                                    \
+FL_INLINE int fl_load_pairs_##S(const T* p, ptrdiff_t stride, fl_v_##S* v)            \
+{                                                                                   \
+    (void)p, (void)stride, (void)v;                                                 \
+    return 0;                                                                       \
+}                                                                                   \
+FL_INLINE int fl_store_pairs_##S(T* p, ptrdiff_t stride, const T* srcT, ptrdiff_t ld) \
+{                                                                                   \
+    (void)p, (void)stride, (void)srcT, (void)ld;                                    \
+    return 0;                                                                       \
+}
 #if defined(FL_VECTOR_PAIRS)
 FL_INLINE int fl_load_pairs_f32(const float* p, ptrdiff_t stride, fl_v_f32* v)
 {
@@ -89,27 +100,9 @@ FL_INLINE int fl_store_pairs_f32(float* p, ptrdiff_t stride, const float* srcT, 
     return 1;
 }
 #else
-FL_INLINE int fl_load_pairs_f32(const float* p, ptrdiff_t stride, fl_v_f32* v)
-{
-    (void)p, (void)stride, (void)v;
-    return 0;
-}
-FL_INLINE int fl_store_pairs_f32(float* p, ptrdiff_t stride, const float* srcT, ptrdiff_t ld)
-{
-    (void)p, (void)stride, (void)srcT, (void)ld;
-    return 0;
-}
+FL_DEFINE_NO_PAIRS(f32, float)
 #endif
-FL_INLINE int fl_load_pairs_f64(const double* p, ptrdiff_t stride, fl_v_f64* v)
-{
-    (void)p, (void)stride, (void)v;
-    return 0;
-}
-FL_INLINE int fl_store_pairs_f64(double* p, ptrdiff_t stride, const double* srcT, ptrdiff_t ld)
-{
-    (void)p, (void)stride, (void)srcT, (void)ld;
-    return 0;
-}
+FL_DEFINE_NO_PAIRS(f64, double)
 
 /* On the SIMD layer: blocks of W rows x W classes, masked row loads (or stores) and one
  * register transpose (fl_vtranspose_S),
