@@ -528,21 +528,14 @@ cdef inline int tile_labels(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
         z_label[r] = row_max[r]
         w_label[r] = one
     # (each select of values read unconditionally, so that the compiler vectorizes it)
-    if a.cw == NULL:                # (class_w: ones)
-        for c in range(C):
-            for r in range(R):
-                z = z_t[c * R + r]
-                zy = z_label[r]
-                z_label[r] = z if labels[r] == <int>c else zy
-    else:
-        for c in range(C):
-            w = class_w[c]
-            for r in range(R):
-                z = z_t[c * R + r]
-                zy = z_label[r]
-                wy = w_label[r]
-                z_label[r] = z if labels[r] == <int>c else zy
-                w_label[r] = w if labels[r] == <int>c else wy
+    for c in range(C):
+        w = class_w[c]
+        for r in range(R):
+            z = z_t[c * R + r]
+            zy = z_label[r]
+            wy = w_label[r]
+            z_label[r] = z if labels[r] == <int>c else zy
+            w_label[r] = w if labels[r] == <int>c else wy
     for r in range(R):
         gap_label[r] = row_max[r] - z_label[r]
     if a.smoothing > 0:
@@ -667,6 +660,12 @@ cdef inline void next_tile(const Args* a, Py_ssize_t n0, Py_ssize_t R, Py_ssize_
     cdef Py_ssize_t C = a.n_cls
     cdef Py_ssize_t n = a.n_rows - n0 if a.n_rows - n0 < R else R
     cdef Py_ssize_t out_size = sizeof(float) if a.out_f32 else size
+    cdef void* grad = NULL
+    cdef void* hess = NULL
+    if Mode is not value_only:
+        grad = a.g.data
+    if Mode is grad_and_hess:
+        hess = a.hess
     n = n if n > 0 else 0
     next_range(&a.x, a.x.data, n0, n, C, size, nt, 0)
     if a.kind == CE_INDEX:
@@ -674,15 +673,8 @@ cdef inline void next_tile(const Args* a, Py_ssize_t n0, Py_ssize_t R, Py_ssize_
         nt.bytes[1] = n * sizeof(long long)
     else:
         next_range(&a.t, a.t.data, n0, n, C, size, nt, 1)
-    if Mode is value_only:
-        nt.p[2] = NULL
-        nt.p[3] = NULL
-        return
-    next_range(&a.g, a.g.data, n0, n, C, out_size, nt, 2)
-    if Mode is grad_and_hess:
-        next_range(&a.g, a.hess, n0, n, C, out_size, nt, 3)
-    else:
-        nt.p[3] = NULL
+    next_range(&a.g, grad, n0, n, C, out_size, nt, 2)
+    next_range(&a.g, hess, n0, n, C, out_size, nt, 3)
 
 
 cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const floating* sw,
