@@ -46,13 +46,13 @@ FL_DEFINE_KL_LOG_TERMS(f64, double)
 FL_INLINE void fl_kl_log_terms_fast_f32(const float* z, const float* t, float m, ptrdiff_t n,
                                         float* L)
 {
-    int other = 0;
+    FL_ANY_NOT_POS_NORMAL_START;
     for (ptrdiff_t c = 0; c < n; c++) {
         float v = fl_log_pos_normal_f32(t[c]) - (z[c] - m);
         L[c] = t[c] != 0.0f ? v : 0.0f;
-        other |= fl_log_not_pos_normal_f32(t[c]);
+        FL_ANY_NOT_POS_NORMAL_ADD(t[c]);
     }
-    if (other)                          /* rare: subnormal, negative, inf or NaN targets */
+    if (FL_ANY_NOT_POS_NORMAL)          /* rare: subnormal, negative, inf or NaN targets */
         for (ptrdiff_t c = 0; c < n; c++)
             if (fl_log_not_pos_normal_f32(t[c]))
                 L[c] = fl_log_f32(t[c]) - (z[c] - m);
@@ -82,8 +82,7 @@ FL_INLINE void fl_kl_tile_loops_##S(const T* z, const T* t, T m, ptrdiff_t n,   
     if (at_top)                                                                     \
         e[top] += (T)1;                                                             \
     LOG_TERMS(z, t, m, n, L);                                                       \
-    fl_lanes_add_##S(As, t, n);                                                     \
-    fl_lanes_add_prod_##S(Bs, t, L, n);                                             \
+    fl_lanes_add_and_prod_##S(As, Bs, t, L, n);                                     \
 }
 FL_DEFINE_KL_TILE_LOOPS(f32, float, fl_kl_log_terms_fast_f32)
 FL_DEFINE_KL_TILE_LOOPS(f64, double, fl_kl_log_terms_f64)

@@ -38,10 +38,17 @@ FL_INLINE double fl_sum_f64(const double* v, ptrdiff_t n)
  * scalar adds.  The order is fixed by this code, the same at every instruction-set level. */
 #define FL_LANES 16
 
+/* Vector stores on the SIMD layer: GCC turns the plain loop into `rep stosq`, whose
+ * start-up cost was 2.5% of a 1000-class KL row (three sums to clear per row). */
 FL_INLINE void fl_lanes_zero(double* acc)
 {
+#if defined(FL_VECTOR_REGISTERS)
+    for (int k = 0; k < FL_LANES / FL_W_f64; k++)
+        fl_vstore_f64(acc + FL_W_f64 * k, fl_vzero_f64());
+#else
     for (int j = 0; j < FL_LANES; j++)
         acc[j] = 0.0;
+#endif
 }
 
 FL_INLINE void fl_lanes_tail_f32(double* acc, const float* v, ptrdiff_t i, ptrdiff_t n)
@@ -165,5 +172,51 @@ FL_INLINE void fl_lanes_add_prod_f32(double* acc, const float* a, const float* b
 #else
 FL_DEFINE_LANES_ADD_PROD(f32, float)
 #endif
+
+/* fl_lanes_add_S(acc, a, n) and fl_lanes_add_prod_S(acc_ab, a, b, n) in one call, with the
+ * same sums (bit for bit).  On the SIMD layer in one loop: each float of a is loaded and
+ * converted to double once for both sums (a KL row's sum of targets and of target times
+ * log-term), not twice. */
+#if defined(FL_VECTOR_REGISTERS)
+FL_INLINE void fl_lanes_add_and_prod_f32(double* acc, double* acc_ab, const float* a,
+                                         const float* b, ptrdiff_t n)
+{
+    fl_v_f64 s[FL_LANE_VECTORS], p[FL_LANE_VECTORS];
+    ptrdiff_t i = 0;
+    double tail = 0.0;
+    for (int k = 0; k < FL_LANE_VECTORS; k++) {
+        s[k] = fl_vload_f64(acc + FL_W_f64 * k);
+        p[k] = fl_vload_f64(acc_ab + FL_W_f64 * k);
+    }
+    for (; i + FL_LANES <= n; i += FL_LANES)
+        for (int k = 0; k < FL_LANE_VECTORS; k++) {
+            fl_v_f64 av = fl_vload_f32_as_f64(a + i + FL_W_f64 * k);
+            s[k] = fl_vadd_f64(s[k], av);
+            p[k] = fl_vfma_f64(av, fl_vload_f32_as_f64(b + i + FL_W_f64 * k), p[k]);
+        }
+    for (int k = 0; k < FL_LANE_VECTORS; k++) {
+        fl_vstore_f64(acc + FL_W_f64 * k, s[k]);
+        fl_vstore_f64(acc_ab + FL_W_f64 * k, p[k]);
+    }
+    fl_lanes_tail_f32(acc, a, i, n);
+    for (; i < n; i++)
+        tail += (double)a[i] * (double)b[i];
+    acc_ab[0] += tail;
+}
+#else
+FL_INLINE void fl_lanes_add_and_prod_f32(double* acc, double* acc_ab, const float* a,
+                                         const float* b, ptrdiff_t n)
+{
+    fl_lanes_add_f32(acc, a, n);
+    fl_lanes_add_prod_f32(acc_ab, a, b, n);
+}
+#endif
+
+FL_INLINE void fl_lanes_add_and_prod_f64(double* acc, double* acc_ab, const double* a,
+                                         const double* b, ptrdiff_t n)
+{
+    fl_lanes_add_f64(acc, a, n);
+    fl_lanes_add_prod_f64(acc_ab, a, b, n);
+}
 
 #endif /* FASTLOSS_LANES_H */

@@ -475,6 +475,21 @@ FL_INLINE int fl_log_not_pos_normal_f32(float x)
     return (x != 0.0f) & !(x >= 0x1p-126f && x <= 0x1.fffffep+127f);
 }
 
+/* Whether any of many floats is one for fl_log_not_pos_normal_f32, from two reductions
+ * that a vector loop keeps in unsigned max and min (vpmaxud, vpminud: 3 operations a
+ * vector where the exact test takes 6): hi, the largest bit pattern, is >= that of +inf
+ * for any negative, infinite or NaN value, and lo, the smallest bit pattern less 1 (0 wraps
+ * to the largest), is below that of the smallest normal for any subnormal.  -0.0 raises it
+ * too, a false alarm: the callers' rare loop then applies the exact test. */
+#define FL_ANY_NOT_POS_NORMAL_START uint32_t fl_nn_hi = 0, fl_nn_lo = 0xffffffffu
+#define FL_ANY_NOT_POS_NORMAL_ADD(x)                                                \
+    do {                                                                            \
+        uint32_t fl_nn_u = fl_bits_f32(x);                                          \
+        fl_nn_hi = fl_nn_u > fl_nn_hi ? fl_nn_u : fl_nn_hi;                         \
+        fl_nn_lo = fl_nn_u - 1u < fl_nn_lo ? fl_nn_u - 1u : fl_nn_lo;               \
+    } while (0)
+#define FL_ANY_NOT_POS_NORMAL (fl_nn_hi >= 0x7f800000u || fl_nn_lo < 0x7fffffu)
+
 /* out[i] = log x[i] wherever x[i] != 0 (any value where x[i] == 0, for callers that
  * weigh it by x[i]: 0 log 0 = 0); out must not be x.  Without FL_VECTOR_EXPLOG's vector
  * log, positive normal values (probabilities, the usual tile) go through
@@ -490,12 +505,12 @@ FL_INLINE void fl_log_n_where_nonzero_f32(const float* x, ptrdiff_t n, float* ou
 #else
 FL_INLINE void fl_log_n_where_nonzero_f32(const float* x, ptrdiff_t n, float* out)
 {
-    int other = 0;
+    FL_ANY_NOT_POS_NORMAL_START;
     for (ptrdiff_t i = 0; i < n; i++) {
         out[i] = fl_log_pos_normal_f32(x[i]);
-        other |= fl_log_not_pos_normal_f32(x[i]);
+        FL_ANY_NOT_POS_NORMAL_ADD(x[i]);
     }
-    if (other)                          /* rare: subnormal, negative, inf or NaN values */
+    if (FL_ANY_NOT_POS_NORMAL)          /* rare: subnormal, negative, inf or NaN values */
         for (ptrdiff_t i = 0; i < n; i++)
             if (fl_log_not_pos_normal_f32(x[i]))
                 out[i] = fl_log_f32(x[i]);
