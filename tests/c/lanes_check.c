@@ -3,7 +3,8 @@
  * and then added to lane 0; fl_lanes_total adds the lanes in a fixed tree.  Random data
  * in [-1, 1], then with NaN, infinities, tiny and huge values; n around the multiples of FL_LANES.  On a
  * SIMD layer the helpers keep the lanes in registers (fl_lanes_add_prod_f32 with an fma,
- * which must round as the multiply and add do: float products are exact in double).
+ * which must round as the multiply and add do: float products are exact in double), and
+ * fl_lanes_add_and_prod_S gives the bits of fl_lanes_add_S and fl_lanes_add_prod_S.
  * Built and run by tests/test_vectorize.py at each instruction-set level. */
 #include <math.h>
 #include <stdio.h>
@@ -62,6 +63,16 @@ static int check_##S(void)                                                      
                 for (int j = 0; j < w; j++)                                          \
                     l[j] += l[j + w];                                                \
             bad += !same(fl_lanes_total(got), l[0]);                                 \
+        }                                                                            \
+        {   /* both sums in one call: the same bits as the two calls */              \
+            double s1[FL_LANES], p1[FL_LANES], s2[FL_LANES], p2[FL_LANES];           \
+            for (int j = 0; j < FL_LANES; j++)                                       \
+                s1[j] = s2[j] = j * 0.5, p1[j] = p2[j] = j * 0.125;                  \
+            fl_lanes_add_##S(s1, a, n);                                              \
+            fl_lanes_add_prod_##S(p1, a, b, n);                                      \
+            fl_lanes_add_and_prod_##S(s2, p2, a, b, n);                              \
+            for (int j = 0; j < FL_LANES; j++)                                       \
+                bad += !same(s1[j], s2[j]) || !same(p1[j], p2[j]);                   \
         }                                                                            \
     }                                                                                \
     return bad;                                                                      \
