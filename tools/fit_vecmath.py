@@ -13,6 +13,9 @@ error of the function it approximates, rounded to the target precision:
         P(r) = (log1p(r) - r) / r^2, degree 3; and its tables (printed first): for each of
         16 intervals of m in [0.75, 1.5), c = 1 / (its middle) rounded to float (1 next to
         m = 1), and log(1 / c) split into a multiple of 2^-17 and a float remainder.
+* the AVX2 float log (fl_vlog_pos_normal_f32): the same on -0.0583 <= r <= 0.0624, with 8
+        intervals of m in [sqrt(1/2), sqrt(2)) and c a multiple of 1/16 below 1 (1/32
+        above), so that m c - 1 is a float (r exact); its tables are printed too.
 
 The printed error is that of the polynomial alone (before rounding of its coefficients);
 the functions' total error is measured by tests/test_vecmath.py.
@@ -94,9 +97,35 @@ def log_tables():
     return inv, hi, lo
 
 
+def log8_tables():
+    """fl_log8_inv_f32, fl_log8_hi_f32, fl_log8_lo_f32 and the range of r: interval i of m
+    in [sqrt(1/2), sqrt(2)) is the one whose float bits less those of sqrt(1/2) have i as
+    bits 20-22.  c = 1 on the interval around 1; elsewhere the multiple of 1/16 (below 1)
+    or 1/32 (above) that makes max |m c - 1| least: with |m c - 1| < 1/16, m c - 1 is then
+    a multiple of 2^-28 below 2^-4, a float."""
+    inv, hi, lo, r_lo, r_hi = [], [], [], 0.0, 0.0
+    for i in range(8):
+        a = float(np.uint32(0x3F3504F3 + i * 2**20).view(np.float32))
+        b = float(np.uint32(0x3F3504F3 + (i + 1) * 2**20 - 1).view(np.float32))
+        q = 32 if a >= 1 else 16
+        cands = [j / q for j in range(int(q / b) - 2, int(q / a) + 3)]
+        c = 1.0 if a <= 1 <= b else min(cands, key=lambda c: max(abs(a * c - 1), abs(b * c - 1)))
+        assert max(abs(a * c - 1), abs(b * c - 1)) < 1 / 16
+        logc = -mp.log(mp.mpf(c))
+        h = float(mp.nint(logc * 2**17)) / 2**17
+        inv.append(c)
+        hi.append(h)
+        lo.append(float(np.float32(float(logc - h))))
+        r_lo, r_hi = min(r_lo, a * c - 1), max(r_hi, b * c - 1)
+    return inv, hi, lo, r_lo, r_hi
+
+
 def main():
     for name, values in zip(("inv", "hi", "lo"), log_tables()):
         print(f"fl_log_{name}_f32:", ", ".join(f"{v.hex()}f" for v in values))
+    *tables8, r_lo, r_hi = log8_tables()
+    for name, values in zip(("inv", "hi", "lo"), tables8):
+        print(f"fl_log8_{name}_f32:", ", ".join(f"{v.hex()}f" for v in values))
     half_ln2 = mp.log(2) / 2 * mp.mpf("1.0001")
     smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
     zmax = smax**2 * mp.mpf("1.0001")
@@ -105,7 +134,9 @@ def main():
             ("log, float64", q_log, mp.mpf(0), zmax, 6, np.float64),
             ("log, float32", q_log, mp.mpf(0), zmax, 2, np.float32),
             ("log1p tail of the float log, AVX-512", q_log1p, -mp.mpf(1) / 32 * mp.mpf("1.01"),
-             mp.mpf(1) / 16 * mp.mpf("1.0001"), 3, np.float32)]
+             mp.mpf(1) / 16 * mp.mpf("1.0001"), 3, np.float32),
+            ("log1p tail of the float log, AVX2", q_log1p, mp.mpf(r_lo) * mp.mpf("1.001"),
+             mp.mpf(r_hi) * mp.mpf("1.001"), 3, np.float32)]
     for name, f, a, b, deg, dtype in fits:
         coeffs, err = remez(f, a, b, deg)
         print(f"{name}: degree {deg}, relative error {mp.nstr(err, 3)}")

@@ -10,9 +10,10 @@
  * MSVC and float64 run the same steps as tile loops; both give the same sums in the same
  * order (lanes.h), so the results agree bit for bit with the tile loops of the same build
  * (tests/test_rows.py).  In the float tile loops (AVX2, SSE2, NEON), log t and the terms
- * L take one loop (fl_kl_log_terms_fast_f32): on AVX2, single-thread KL from logits at
- * 20000 x 1000 and 2000 x 32000 took 12% and 10% less time, as multiples of np.exp's time
- * in the same process, in each of ten pairs of alternating processes
+ * L take one loop (fl_kl_log_terms_fast_f32; on AVX2 with vecmath.h's table log): on
+ * AVX2, single-thread KL from logits at 20000 x 1000 and 2000 x 32000 took 12% and 10%
+ * less time than two loops, as multiples of np.exp's time in the same process, in each
+ * of ten pairs of alternating processes
  * (bench/results/2026-12-01-epyc2-compute-drift.txt says why that measure).
  * (A one-pass AVX2 tile with a vector log was tried and was 18-21% slower, probably
  * because 16 ymm registers do not hold the log, the exp and the lanes of three sums.)
@@ -42,6 +43,33 @@ FL_DEFINE_KL_LOG_TERMS(f64, double)
  * time), with no pass of log t through memory. */
 #if defined(FL_VECTOR_EXPLOG)
 #define fl_kl_log_terms_fast_f32 fl_kl_log_terms_f32
+#elif defined(FL_VECTOR_LOG_POS_NORMAL)                   /* AVX2: vecmath.h's table log */
+FL_INLINE void fl_kl_log_terms_fast_f32(const float* z, const float* t, float m, ptrdiff_t n,
+                                        float* L)
+{
+    const ptrdiff_t W = FL_W_f32;
+    fl_log8_tables_f32 tab = fl_log8_tables_f32_load();
+    fl_v_f32 vm = fl_vset1_f32(m);
+    fl_vu_f32 hi = (fl_vu_f32)fl_vzero_f32(), lo = hi - 1u;
+    ptrdiff_t c = 0;
+    for (; c + W <= n; c += W) {
+        fl_v_f32 tv = fl_vload_f32(t + c);
+        fl_v_f32 v = fl_vlog_pos_normal_f32(tv, tab) - (fl_vload_f32(z + c) - vm);
+        fl_vstore_f32(L + c, fl_vmaskz_f32(fl_kne0_f32(tv, fl_kall_f32()), v));
+        fl_vnot_pos_normal_add(&hi, &lo, tv);
+    }
+    if (c < n) {
+        int k = (int)(n - c);
+        fl_v_f32 tv = fl_vload_first_f32(t + c, k);
+        fl_v_f32 v = fl_vlog_pos_normal_f32(tv, tab) - (fl_vload_first_f32(z + c, k) - vm);
+        fl_vstore_first_f32(L + c, k, fl_vmaskz_f32(fl_kne0_f32(tv, fl_kall_f32()), v));
+        fl_vnot_pos_normal_add(&hi, &lo, tv);
+    }
+    if (fl_vnot_pos_normal_any(hi, lo))  /* rare: subnormal, negative, inf or NaN targets */
+        for (c = 0; c < n; c++)
+            if (fl_log_not_pos_normal_f32(t[c]))
+                L[c] = fl_log_f32(t[c]) - (z[c] - m);
+}
 #else
 FL_INLINE void fl_kl_log_terms_fast_f32(const float* z, const float* t, float m, ptrdiff_t n,
                                         float* L)

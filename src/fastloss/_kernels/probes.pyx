@@ -11,7 +11,8 @@ cimport numpy as cnp
 from .blocks cimport (TILE, FL_LANES, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
                       NARROW_ROWS, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vmax_at, kl_tile,
                       fl_kl_tile_loops_f32, fl_kl_tile_loops_f64)
-from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog1p, vlog1p_unit)
+from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
+                       vlog1p, vlog1p_unit)
 from .arrays cimport data_or_null
 
 cnp.import_array()
@@ -43,20 +44,23 @@ cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noe
         vlog_n(x, n, out)
     elif fn == 6:
         vexp_shift_n(x, 0, n, out)
+    elif fn == 7:
+        vlog_n_where_nonzero(x, n, out)
     else:
         for i in range(n):
             out[i] = vlog1p_unit(x[i], one / (one + x[i]))
 
 
 MATH = {"exp": 0, "log": 1, "log1p": 2, "log1p_unit": 3, "exp_nonpos": 4, "log_n": 5,
-        "exp_n": 6}
+        "exp_n": 6, "log_nonzero": 7}
 
 
 def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
     """out = name(x) elementwise with this build's vectorized math (tests use it to check
     the error bounds of every instruction-set level).  x, out: C-contiguous, same float
     dtype and size.  "log1p_unit" is log1p on [0, 1], "exp_nonpos" exp for x <= 0, and
-    "log_n" and "exp_n" (x <= 0) work a tile at a time (vecmath.h)."""
+    "log_n" and "exp_n" (x <= 0) work a tile at a time (vecmath.h), as does "log_nonzero",
+    the log of the KL targets (any value where x is 0)."""
     cdef int fn = MATH[name]
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:

@@ -56,7 +56,10 @@
  * FL_VECTOR_GETEXP (AVX-512) brings getexp, getmant and scalef, 16-entry table lookups
  * (fl_tab16_*) and the masked steps of vecmath.h's vector log (fl_klt, fl_kge,
  * fl_vmask_add1, fl_vmask_half); FL_VECTOR_PAIRS (AVX2) brings fl_vload_pairs_f32 and
- * fl_vstore_pairs_f32, two classes of W rows without a transpose (transpose.h).
+ * fl_vstore_pairs_f32, two classes of W rows without a transpose (transpose.h), and
+ * FL_VECTOR_TAB8 (AVX2) 8-entry table lookups (fl_tab8_*), fl_vfloat_f32 (int lanes
+ * to float) and fl_vumax_f32 / fl_vumin_f32 (unsigned lanes) for vecmath.h's float log of
+ * positive normal values.
  *
  * Adding an instruction set: write simd_<isa>.h with every name above, include it below
  * under the macro its compiler flags define, add the level to _build.py, and run the tests
