@@ -125,16 +125,22 @@ cdef inline floating finish_index(floating T, floating k, floating D, floating g
     return keep * wy * (L + gap_y) + eps_c * (cw_sum * L + D)
 
 
-cdef inline floating finish_dense(double T, floating k, double A, double B, floating s,
-                                  floating* f, floating* As) noexcept nogil:
-    """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p).
-    The loss A log S + B is formed in float64 from the float64 sums: its two terms nearly
-    cancel when the target is close to the softmax (a small KL divergence), and log S in
-    the input's dtype would leave a float32 loss only a few correct digits there."""
+cdef inline double log_sum_f64(double T, floating k) noexcept nogil:
+    """log S in float64, S = k + T (a dense-target row's loss needs it so: finish_dense)."""
     cdef double kd = k
+    return vlog1p((kd - 1) + T)
+
+
+cdef inline floating finish_dense(double T, floating k, double A, double B, double log_s,
+                                  floating s, floating* f, floating* As) noexcept nogil:
+    """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p).
+    The loss A log S + B is formed in float64 from the float64 sums and log_s =
+    log_sum_f64(T, k): its two terms nearly cancel when the target is close to the softmax
+    (a small KL divergence), and log S in the input's dtype would leave a float32 loss only
+    a few correct digits there."""
     f[0] = s * <floating>A / (k + <floating>T)
     As[0] = s * <floating>A
-    return <floating>(A * vlog1p((kd - 1) + T) + B)
+    return <floating>(A * log_s + B)
 
 
 cdef inline void dense_terms(int kind, const floating* av, const floating* t,
@@ -399,7 +405,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
                          <floating>a.smoothing, eps_c, <floating>a.cw_sum, &grad_factor,
                          &hess_factor, &grad_y, &hess_y)
     else:
-        l = finish_dense(sums.T, one, sums.A, sums.B, row_scale,
+        l = finish_dense(sums.T, one, sums.A, sums.B, log_sum_f64(sums.T, one), row_scale,
                          &grad_factor, &hess_factor)
     if Mode is value_only:
         return sw_r * l
@@ -698,6 +704,7 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     cdef double weight_sum[NARROW_ROWS]             # dense: sum of a_c (A)
     cdef double term_sum[NARROW_ROWS]               # dense: sum of a_c (lambda_c + m - z_c)
     cdef double smooth_sum[NARROW_ROWS]             # labels: sum of w_c (m - z_c) (D)
+    cdef double log_s[NARROW_ROWS]                  # dense: log S in float64
     # per row, in the input's dtype
     cdef floating row_max[NARROW_ROWS]              # m
     cdef floating n_at_max[NARROW_ROWS]             # classes at the maximum (k)
@@ -747,10 +754,12 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
             grad_label[r] = gy
             hess_label[r] = hy
     else:
+        for r in range(R):          # a loop of its own vectorizes (the one below does not)
+            log_s[r] = log_sum_f64(tail_sum[r], n_at_max[r])
         for r in range(R):
             row_scale[r] = sw[r] * scale
             row_loss[r] = sw[r] * finish_dense(tail_sum[r], n_at_max[r], weight_sum[r],
-                                               term_sum[r], row_scale[r], &f, &hf)
+                                               term_sum[r], log_s[r], row_scale[r], &f, &hf)
             grad_factor[r] = f
             hess_factor[r] = hf
     if a.value != NULL:
