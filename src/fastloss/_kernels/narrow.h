@@ -135,9 +135,6 @@ FL_INLINE void fl_tile_exp_sums_f32(float* t, const float* m, ptrdiff_t R, ptrdi
     }
     fl_tile_exp_sums_loop_f32(t, m, R, r0, C, T, k, r0 == 0 ? nt : NULL);
 }
-/* the lanes of a float64 vector as 64-bit integers (all bits set where a compare holds) */
-typedef long long fl_narrow_i64 __attribute__((vector_size(sizeof(fl_v_f64))));
-
 FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
                                      const float* m, ptrdiff_t R, ptrdiff_t C, double* T,
                                      float* k, double* A, double* B, const fl_next_tile* nt)
@@ -152,15 +149,17 @@ FL_INLINE void fl_tile_exp_dense_f32(float* t, const float* w, const float* lam,
         for (ptrdiff_t c = 0; c < C; c++) {
             ptrdiff_t i = c * R + r0;
             fl_v_f32 z = fl_vload_f32(t + i), wv = fl_vload_f32(w + i);
-            fl_v_f32 L = fl_vload_f32(lam + i) + (vm - z);
+            /* L, and +0 where w = 0: then w L is the loop's term, the product of two
+             * floats is exact in float64, and the fma rounds as its add does (B is never
+             * -0, so adding -0 = w 0 for w = -0 changes nothing) */
+            fl_v_f32 L = fl_vmaskz_f32(fl_kne0_f32(wv, fl_kall_f32()),
+                                       fl_vload_f32(lam + i) + (vm - z));
             fl_v_f64 wlo = fl_vlo_f64(wv), whi = fl_vhi_f64(wv);
             fl_exp_sums_step_f32(t + i, z, vm, &lo, &hi, &n1);
             alo = alo + wlo;
             ahi = ahi + whi;
-            blo = blo + (fl_v_f64)((fl_narrow_i64)(wlo * fl_vlo_f64(L))
-                                   & (fl_narrow_i64)(wlo != zero));
-            bhi = bhi + (fl_v_f64)((fl_narrow_i64)(whi * fl_vhi_f64(L))
-                                   & (fl_narrow_i64)(whi != zero));
+            blo = fl_vfma_f64(wlo, fl_vlo_f64(L), blo);
+            bhi = fl_vfma_f64(whi, fl_vhi_f64(L), bhi);
         }
         fl_vstore_f32(k + r0, n1);
         fl_vstore_f64(T + r0, lo);
