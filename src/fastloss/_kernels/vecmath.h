@@ -93,8 +93,10 @@ FL_INLINE T NAME(T xc, T kd)                                                    
 }
 FL_DEFINE_EXP_CORE_F64(fl_exp_core_f64, double)
 
+/* The float core in two parts: NAME_tail(xc, kd) = p - 1 = r + r^2 q (a float), and
+ * NAME(xc, kd) = p = 1 + that. */
 #define FL_DEFINE_EXP_CORE_F32(NAME, T)                                             \
-FL_INLINE T NAME(T xc, T kd)                                                        \
+FL_INLINE T NAME##_tail(T xc, T kd)                                                 \
 {                                                                                   \
     T r = xc - kd * 0x1.62ep-1f;                   /* LN2HI, 13 significant bits */ \
     r = r - kd * 0x1.0bfbe8p-15f;                  /* LN2LO */                      \
@@ -102,8 +104,9 @@ FL_INLINE T NAME(T xc, T kd)                                                    
     q = q * r + 0x1.5555bap-5f;                                                     \
     q = q * r + 0x1.5554dep-3f;                                                     \
     q = q * r + 0x1p-1f;                                                            \
-    return 1.0f + (r + (r * r) * q);                                                \
-}
+    return r + (r * r) * q;                                                         \
+}                                                                                   \
+FL_INLINE T NAME(T xc, T kd) { return 1.0f + NAME##_tail(xc, kd); }
 FL_DEFINE_EXP_CORE_F32(fl_exp_core_f32, float)
 
 FL_INLINE double fl_exp_f64(double x)
@@ -156,15 +159,22 @@ FL_INLINE double fl_exp_nonpos_f64(double x)
     return (p * fl_from_bits_f64((kb + 1623) << 52)) * 0x1p-600;
 }
 
+/* In float, 2^-100 goes into p's last step instead: y 2^-100 + 2^-100 (an fma, or an
+ * exact product and one add) is p 2^-100 exactly, as scaling by a power of two commutes
+ * with rounding in the normal range (and where y 2^-100 is subnormal, |y| < 2^-26, both
+ * round to 2^-100).  The one rounding is then the product with 2^(k + 100), and the
+ * multiply by 2^-100 leaves the path from x to the result: the same bits as
+ * (p 2^(k + 100)) 2^-100 for every x <= 0 (checked in C over all of them), and a vector
+ * exp loop about 6% faster on the 2-core EPYC, whose loops of exp wait on that path. */
 FL_INLINE float fl_exp_nonpos_f32(float x)
 {
     const float shift = 0x1.8p23f;
     float xc = x < -104.0f ? -104.0f : x;
     float kshift = xc * 0x1.715476p+0f + shift;
-    float p = fl_exp_core_f32(xc, kshift - shift);
+    float y = fl_exp_core_f32_tail(xc, kshift - shift);
     /* k in [-150, 0]: biased exponent of 2^(k + 100) in [77, 227] */
     uint32_t kb = fl_bits_f32(kshift) - fl_bits_f32(shift);
-    return (p * fl_from_bits_f32((kb + 227u) << 23)) * 0x1p-100f;
+    return (y * 0x1p-100f + 0x1p-100f) * fl_from_bits_f32((kb + 227u) << 23);
 }
 
 /* ---------------------------------------------------------------- log ---- */
@@ -407,9 +417,9 @@ FL_INLINE fl_v_f32 fl_vexp_nonpos_f32(fl_v_f32 x)
     const fl_v_f32 shift = fl_vset1_f32(0x1.8p23f);
     fl_v_f32 xc = fl_vmax_f32(fl_vset1_f32(-104.0f), x);      /* NaN passes, as x < -104 */
     fl_v_f32 kshift = xc * 0x1.715476p+0f + shift;
-    fl_v_f32 p = fl_vexp_core_f32(xc, kshift - shift);
+    fl_v_f32 y = fl_vexp_core_f32_tail(xc, kshift - shift);
     fl_vu_f32 kb = (fl_vu_f32)kshift - (fl_vu_f32)shift;       /* k modulo 2^32 */
-    return (p * (fl_v_f32)((kb + 227u) << 23)) * 0x1p-100f;
+    return (y * 0x1p-100f + 0x1p-100f) * (fl_v_f32)((kb + 227u) << 23);
 }
 #endif
 
