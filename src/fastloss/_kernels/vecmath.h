@@ -323,6 +323,19 @@ FL_INLINE float fl_log1p_unit_f32(float u, float ry)
  * permute a lookup, it runs faster: fl_vlog_pos_normal_f32 below, for KL targets.)
  * The tests check bound and special values of each.  Other levels, other tiles and MSVC
  * loop over the scalar functions. */
+/* The three tables of a table log (1 / c_i and log(1 / c_i) split in two, as below) held
+ * in registers: NAME, and NAME_load() to load PREFIX_inv_f32, _hi_f32 and _lo_f32. */
+#define FL_DEFINE_LOG_TABLES(NAME, TAB, LOAD, PREFIX)                               \
+typedef struct { TAB inv, hi, lo; } NAME;                                           \
+FL_INLINE NAME NAME##_load(void)                                                    \
+{                                                                                   \
+    NAME t;                                                                         \
+    t.inv = LOAD(PREFIX##_inv_f32);                                                 \
+    t.hi = LOAD(PREFIX##_hi_f32);                                                   \
+    t.lo = LOAD(PREFIX##_lo_f32);                                                   \
+    return t;                                                                       \
+}
+
 #if defined(FL_VECTOR_REGISTERS) && defined(FL_VECTOR_OPERATORS)
 /* fl_vexp_nonpos_f32(x): whole float vectors */
 #define FL_VECTOR_EXP 1
@@ -357,16 +370,7 @@ static const float fl_log_lo_f32[16] = {
     -0x1.cd84fcp-19f, 0x1.f066a8p-21f, -0x1.8551a4p-23f, 0x1.c9f538p-22f,
     -0x1.3c1c22p-19f, -0x1.165208p-20f, 0x1.5f2d82p-19f, 0x0p+0f};
 
-typedef struct { fl_tab16_f32 inv, hi, lo; } fl_log_tables_f32;
-
-FL_INLINE fl_log_tables_f32 fl_log_tables_f32_load(void)
-{
-    fl_log_tables_f32 t;
-    t.inv = fl_tab16_load_f32(fl_log_inv_f32);
-    t.hi = fl_tab16_load_f32(fl_log_hi_f32);
-    t.lo = fl_tab16_load_f32(fl_log_lo_f32);
-    return t;
-}
+FL_DEFINE_LOG_TABLES(fl_log_tables_f32, fl_tab16_f32, fl_tab16_load_f32, fl_log)
 
 FL_DEFINE_LOG_REDUCED_F64(fl_vlog_reduced_f64, fl_v_f64)
 FL_DEFINE_EXP_CORE_F64(fl_vexp_core_f64, fl_v_f64)
@@ -537,16 +541,7 @@ static const float fl_log8_lo_f32[8] = {
     -0x1.78438cp-19f, 0x1.070cacp-20f, 0x1.f1eb0ep-20f, -0x1.86008cp-20f,
     0x0p+0f, -0x1.0d1536p-19f, -0x1.2c3752p-19f, 0x1.089a6ep-21f};
 
-typedef struct { fl_tab8_f32 inv, hi, lo; } fl_log8_tables_f32;
-
-FL_INLINE fl_log8_tables_f32 fl_log8_tables_f32_load(void)
-{
-    fl_log8_tables_f32 t;
-    t.inv = fl_tab8_load_f32(fl_log8_inv_f32);
-    t.hi = fl_tab8_load_f32(fl_log8_hi_f32);
-    t.lo = fl_tab8_load_f32(fl_log8_lo_f32);
-    return t;
-}
+FL_DEFINE_LOG_TABLES(fl_log8_tables_f32, fl_tab8_f32, fl_tab8_load_f32, fl_log8)
 
 FL_INLINE fl_v_f32 fl_vlog_pos_normal_f32(fl_v_f32 x, fl_log8_tables_f32 tab)
 {
