@@ -125,19 +125,13 @@ cdef inline floating finish_index(floating T, floating k, floating D, floating g
     return keep * wy * (L + gap_y) + eps_c * (cw_sum * L + D)
 
 
-cdef inline double log_sum_f64(double T, floating k) noexcept nogil:
-    """log S in float64, S = k + T (a dense-target row's loss needs it so: finish_dense)."""
-    cdef double kd = k
-    return vlog1p((kd - 1) + T)
-
-
 cdef inline floating finish_dense(double T, floating k, double A, double B, double log_s,
                                   floating s, floating* f, floating* As) noexcept nogil:
     """Loss of a dense-target row; gradient g_c = f e_c - s a_c, Hessian As p (1 - p).
-    The loss A log S + B is formed in float64 from the float64 sums and log_s =
-    log_sum_f64(T, k): its two terms nearly cancel when the target is close to the softmax
-    (a small KL divergence), and log S in the input's dtype would leave a float32 loss only
-    a few correct digits there."""
+    The loss A log S + B is formed in float64 from the float64 sums and log_s, log S in
+    float64 (log_sum(T, <double>k)): its two terms nearly cancel when the target is close
+    to the softmax (a small KL divergence), and log S in the input's dtype would leave a
+    float32 loss only a few correct digits there."""
     f[0] = s * <floating>A / (k + <floating>T)
     As[0] = s * <floating>A
     return <floating>(A * log_s + B)
@@ -405,8 +399,8 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
                          <floating>a.smoothing, eps_c, <floating>a.cw_sum, &grad_factor,
                          &hess_factor, &grad_y, &hess_y)
     else:
-        l = finish_dense(sums.T, one, sums.A, sums.B, log_sum_f64(sums.T, one), row_scale,
-                         &grad_factor, &hess_factor)
+        l = finish_dense(sums.T, one, sums.A, sums.B, log_sum(sums.T, <double>one),
+                         row_scale, &grad_factor, &hess_factor)
     if Mode is value_only:
         return sw_r * l
     wide_grad(a, trow, sums.T, grad_factor, hess_factor, row_scale, grow, hrow, scratch, mode)
@@ -755,7 +749,7 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
             hess_label[r] = hy
     else:
         for r in range(R):          # a loop of its own vectorizes (the one below does not)
-            log_s[r] = log_sum_f64(tail_sum[r], n_at_max[r])
+            log_s[r] = log_sum(tail_sum[r], <double>n_at_max[r])
         for r in range(R):
             row_scale[r] = sw[r] * scale
             row_loss[r] = sw[r] * finish_dense(tail_sum[r], n_at_max[r], weight_sum[r],
