@@ -126,21 +126,35 @@ def force_inline_own_helpers(c_files):
 
 
 POINTWISE_HELPER = re.compile(r"^cdef inline floating closs_(\w+)\(([^)]*)\)", re.M)
+POINTWISE_STAGE = re.compile(r"^cdef inline floating cstage_(\w+)\(([^)]*)\)", re.M)
 POINTWISE_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,\s*"
                                  r"floating\* \w+, floating\* \w+")
+POINTWISE_STAGED_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,"
+                                        r"\s*floating \w+,\s*floating\* \w+, floating\* \w+")
+POINTWISE_STAGE_SIGNATURE = re.compile(r"floating \w+, floating \w+")
 
 
 def generate_pointwise_tiles():
     """Write build/generated/pointwise_tiles.pxi: KERNELS (helper name -> number, in the
-    order of pointwise_losses.pxi) and tile(), one loop per helper.  A loss class names its
-    helper; nothing else lists the pointwise losses."""
+    order of pointwise_losses.pxi) and tile(), one loop per helper in a weighted and an
+    unweighted form, after the loop of its stage if it has one (cstage_<name>: see that
+    file).  A loss class names its helper; nothing else lists the pointwise losses."""
     with open(f"{KERNELS}/pointwise_losses.pxi", encoding="utf-8") as f:
-        helpers = POINTWISE_HELPER.findall(f.read())
-    for name, args in helpers:
-        if not POINTWISE_SIGNATURE.fullmatch(args.strip()):
-            raise SystemExit(f"setup.py: closs_{name} in pointwise_losses.pxi does not have the "
-                             f"helpers' signature (x, t, pw, param, g, h); see that file")
+        text = f.read()
+    helpers = POINTWISE_HELPER.findall(text)
+    stages = dict(POINTWISE_STAGE.findall(text))
     names = [name for name, _ in helpers]
+    for name, args in stages.items():
+        if name not in names or not POINTWISE_STAGE_SIGNATURE.fullmatch(args.strip()):
+            raise SystemExit(f"setup.py: cstage_{name} in pointwise_losses.pxi needs a helper "
+                             f"closs_{name} and the stages' signature (x, t); see that file")
+    for name, args in helpers:
+        staged = name in stages
+        signature = POINTWISE_STAGED_SIGNATURE if staged else POINTWISE_SIGNATURE
+        if not signature.fullmatch(args.strip()):
+            raise SystemExit(f"setup.py: closs_{name} in pointwise_losses.pxi does not have the "
+                             f"helpers' signature (x, {'e, ' if staged else ''}t, pw, param, "
+                             f"g, h); see that file")
     if not names:
         raise SystemExit("setup.py: no closs_<name> helper found in pointwise_losses.pxi")
     lines = [
@@ -154,17 +168,28 @@ def generate_pointwise_tiles():
         "cdef inline void tile(int kernel, const floating* x, const floating* t,",
         "                      const floating* w, const floating* pw, Py_ssize_t n, floating* l,",
         "                      floating* g, floating* h, floating s, floating hs, floating param,",
-        "                      Mode m) noexcept nogil:",
+        "                      floating* e, bint weighted, Mode m) noexcept nogil:",
         '    """One loss over a tile of n contiguous elements: one branch-free loop per',
-        '    loss."""',
+        '    loss, in two forms: with the weights and pos_weight w[i] and pw[i], or without',
+        "    either (weighted false: 1, a constant, where an unweighted call would multiply by",
+        "    a tile of ones; the same bits, fewer operations).  A staged loss first fills",
+        '    e[:n] with its stage, in a loop of its own."""',
         "    cdef Py_ssize_t i",
         "    cdef floating li, gi, hi",
+        "    cdef floating one = 1",
     ]
     for i, name in enumerate(names):
-        lines += [f"    {'if' if i == 0 else 'elif'} kernel == {i}:",
-                  "        for i in range(n):",
-                  f"            li = closs_{name}(x[i], t[i], pw[i], param, &gi, &hi)",
-                  "            put(l, g, h, i, w[i], s, hs, li, gi, hi, m)"]
+        lines.append(f"    {'if' if i == 0 else 'elif'} kernel == {i}:")
+        staged = name in stages
+        if staged:
+            lines += ["        for i in range(n):",
+                      f"            e[i] = cstage_{name}(x[i], t[i])"]
+        stage = "e[i], " if staged else ""
+        for cond, wi, pwi in (("if weighted:", "w[i]", "pw[i]"), ("else:", "one", "one")):
+            lines += [f"        {cond}",
+                      "            for i in range(n):",
+                      f"                li = closs_{name}(x[i], {stage}t[i], {pwi}, param, &gi, &hi)",
+                      f"                put(l, g, h, i, {wi}, s, hs, li, gi, hi, m)"]
     text = "\n".join(lines) + "\n"
     os.makedirs(GENERATED, exist_ok=True)
     path = f"{GENERATED}/pointwise_tiles.pxi"

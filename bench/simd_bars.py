@@ -3,6 +3,7 @@
 instruction-set level: each case's value_and_grad(out=) time over the np.add floor.
 
     FASTLOSS_SIMD=avx2 python bench/simd_bars.py [--threads 2] [--repeats 15] [--json PATH]
+        [--loss NAME ...]
 
 Cases and bars (float32; ratio = fastloss median / floor.numpy median, both from
 interleaved repeats in the same run, as the suite's "vg out=" rows):
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=15, help="timed repeats per case")
     parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--loss", action="append", choices=sorted({n for n, _, _ in BARS}),
+                        help="only this loss's cases (repeatable; default: every case)")
     args = parser.parse_args(argv)
     try:
         import fastloss
@@ -89,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'case':<42} {'ratio':>6} {'bar':>5}  {'':4}  {'in cache':>8}  {'others busy':>11}  "
           f"{'exp ns/value':>12}")
     for name, shape, bar in BARS:
+        if args.loss and name not in args.loss:
+            continue
         loss = cases.instance(rows[name])
         d = cases.make_data(loss, shape, "float32", 1)
         small = in_cache_shape(shape)

@@ -289,6 +289,25 @@ def test_bce_with_logits_against_reference(level, dtype, pos_weight, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_bce_pos_weight_of_one_gives_the_unweighted_bits(level, dtype, from_logits, rng):
+    # pos_weight runs the weighted tile loops, no pos_weight the unweighted ones (1 as a
+    # constant): the same arithmetic, so the same bits
+    x = (rng.normal(size=(50, 7)) * 4).astype(dtype)
+    if not from_logits:
+        x = 1 / (1 + np.exp(-x))
+    t = rng.uniform(size=(50, 7)).astype(dtype)
+    plain = fastloss.BinaryCrossEntropy(from_logits=from_logits)
+    for pw in (1.0, np.ones(7)):
+        loss = fastloss.BinaryCrossEntropy(from_logits=from_logits, pos_weight=pw)
+        for a, b in zip(plain.grad_hess(x, t), loss.grad_hess(x, t)):
+            np.testing.assert_array_equal(a, b)
+        for a, b in zip(plain.value_and_grad(x, t, reduction="none"),
+                        loss.value_and_grad(x, t, reduction="none")):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bce_from_probabilities_against_reference(level, dtype, rng):
     p = rng.uniform(size=(30, 5))
     p[0] = [0.0, 1.0, 1e-30, 1 - 1e-9, 0.5]              # exact 0 and 1, and near them

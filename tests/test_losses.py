@@ -156,3 +156,24 @@ def test_float32_agrees_with_float64(loss, rng):
     assert g32.dtype == np.float32
     assert_value(v32, v64, np.float32)
     assert_grad(g32, g64, np.float32)
+
+
+@pytest.mark.parametrize("loss", LOSS_INSTANCES, ids=repr)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weights_of_ones_give_the_unweighted_bits(level, loss, dtype, rng):
+    # A call without weights runs loops of its own, with 1 for the weight (the pointwise
+    # family: setup.py's generated tiles); weights of ones run the weighted loops.
+    # Multiplying by 1 changes no bits, so both must agree exactly, in every output.
+    shape = (6, 40) if is_rowwise(loss) else (3, 700)
+    x = input_for(loss, shape, rng, dtype)
+    t = target_for(loss, x, rng)
+    ones = np.ones(sample_shape(loss, shape))
+    for reduction in ("mean", "sum", "none"):
+        plain = (loss(x, t, reduction=reduction),
+                 *loss.value_and_grad(x, t, reduction=reduction),
+                 *loss.grad_hess(x, t, reduction=reduction))
+        weighted = (loss(x, t, sample_weight=ones, reduction=reduction),
+                    *loss.value_and_grad(x, t, sample_weight=ones, reduction=reduction),
+                    *loss.grad_hess(x, t, sample_weight=ones, reduction=reduction))
+        for a, b in zip(plain, weighted):
+            np.testing.assert_array_equal(a, b)
