@@ -126,7 +126,7 @@ def force_inline_own_helpers(c_files):
 
 
 POINTWISE_HELPER = re.compile(r"^cdef inline floating closs_(\w+)\(([^)]*)\)", re.M)
-POINTWISE_STAGE = re.compile(r"^cdef inline floating cstage_(\w+)\(([^)]*)\)", re.M)
+POINTWISE_STAGE = re.compile(r"^cdef inline (\w+) cstage_(\w+)\(([^)]*)\)", re.M)
 POINTWISE_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,\s*"
                                  r"floating\* \w+, floating\* \w+")
 POINTWISE_STAGED_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,"
@@ -142,12 +142,15 @@ def generate_pointwise_tiles():
     with open(f"{KERNELS}/pointwise_losses.pxi", encoding="utf-8") as f:
         text = f.read()
     helpers = POINTWISE_HELPER.findall(text)
-    stages = dict(POINTWISE_STAGE.findall(text))
     names = [name for name, _ in helpers]
-    for name, args in stages.items():
-        if name not in names or not POINTWISE_STAGE_SIGNATURE.fullmatch(args.strip()):
+    stages = set()
+    for returns, name, args in POINTWISE_STAGE.findall(text):
+        if (name not in names or returns != "floating"
+                or not POINTWISE_STAGE_SIGNATURE.fullmatch(args.strip())):
             raise SystemExit(f"setup.py: cstage_{name} in pointwise_losses.pxi needs a helper "
-                             f"closs_{name} and the stages' signature (x, t); see that file")
+                             f"closs_{name} and the stages' signature, floating (x, t); see "
+                             f"that file")
+        stages.add(name)
     for name, args in helpers:
         staged = name in stages
         signature = POINTWISE_STAGED_SIGNATURE if staged else POINTWISE_SIGNATURE
@@ -248,7 +251,8 @@ CLANG_TEST = textwrap.dedent("""
 """)
 
 #: Clang only: vectorize loops that need more run-time overlap checks than its default of 8.
-#: A tile loop reads up to 4 arrays and writes up to 3 (BCE with pos_weight); without this,
+#: A tile loop reads up to 5 arrays (BCE with weights and pos_weight: x, its stage, t, w,
+#: pw) and writes up to 3; without this,
 #: Clang leaves the BCE loops scalar, 10x slower.  (The arrays never overlap: `out` is
 #: checked for that.)
 CLANG_FLAGS = ["-mllvm", "-runtime-memory-check-threshold=32"]
