@@ -40,13 +40,16 @@ cdef enum:
     PARALLEL_MIN = 32768    # below this many elements a call runs on the calling thread
 
 # Softmax rows of few classes are done NARROW_ROWS at a time, transposed (softmax.pyx);
-# wide rows WIDE_CHUNK classes at a time.  Each chunk runs up to four loops over its
-# values (exp, the sum of e, log t, the KL sums), each with its own set-up: with chunks of
-# 2 TILE instead of TILE, rows of 1000 classes took 6% less time (KL) and 3.5% (CE) on
-# one thread with AVX2, rows of 4000 the same; 4 TILE gained no more, and would put
-# 32 KiB of float64 scratch on what may be a 64 KiB stack (test_safety.py).
+# wide rows a chunk of WIDE_CHUNK_BYTES per array at a time (2 TILE float32 classes, TILE
+# float64 ones), with four such arrays of scratch on the stack (wide_row's 4 TILE
+# doubles): 8 KiB, as with chunks of TILE float64 values before, which is what a 64 KiB
+# thread stack under AddressSanitizer allows (test_safety.py; 16 KiB overflowed it).  Each
+# chunk runs up to four loops over its values (exp, the sum of e, log t, the KL sums),
+# each with its own set-up: with float32 chunks of 2 TILE instead of TILE, rows of 1000
+# classes took 6% less time (KL) and 3.5% (CE) on one thread with AVX2, rows of 4000 the
+# same; 4 TILE gained no more.
 cdef enum:
-    WIDE_CHUNK = 2 * TILE   # classes per chunk of a wide row (the scratch: 4 of them)
+    WIDE_CHUNK_BYTES = 8 * TILE     # bytes per scratch array of a wide row's chunk
     NARROW_MAX = 32         # classes at most for the row-parallel (transposed) traversal
     NARROW_ROWS = 64        # rows per narrow tile
     NARROW_TILE = NARROW_MAX * NARROW_ROWS      # values per narrow tile

@@ -24,11 +24,11 @@ float64 in both dtypes; everything elementwise stays in the input's dtype.
 
 Two traversals share the per-row formulas (``finish_*``):
 
-* wide rows (contiguous classes, C > NARROW_MAX): row by row, in chunks of WIDE_CHUNK
-  classes: max; exp(z - m) written straight into the gradient row (a stack chunk for
-  value-only calls) and summed; then one scaling pass over the row while it is still in
-  cache.  KL from probability targets does a chunk's exp, log and sums in one pass
-  (kl_tile).
+* wide rows (contiguous classes, C > NARROW_MAX): row by row, in chunks of classes
+  (2 TILE float32, TILE float64): max; exp(z - m) written straight into the gradient row
+  (a stack chunk for value-only calls) and summed; then one scaling pass over the row
+  while it is still in cache.  KL from probability targets does a chunk's exp, log and
+  sums in one pass (kl_tile).
 * row tiles (C <= NARROW_MAX, e.g. 2-16 classes, or classes a stride apart): up to
   NARROW_ROWS rows at once, as a (C, rows) tile, so that every step is a vector operation
   across rows instead of a short scalar loop per row.  Contiguous classes are transposed
@@ -52,8 +52,8 @@ cimport numpy as cnp
 
 from libc.string cimport memcpy
 
-from .blocks cimport (TILE, WIDE_CHUNK, NARROW_MAX, NARROW_ROWS, NARROW_TILE, NARROW_TILES,
-                      VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
+from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TILE,
+                      NARROW_TILES, VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
                       FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, block_rows, fl_exact, vsum,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
@@ -256,14 +256,16 @@ cdef struct WideSums:
 cdef inline void wide_sums(const Args* a, const floating* z, const floating* trow,
                            floating m, Py_ssize_t top, floating* e_row, bint prefetch_next,
                            WideSums* sums, floating* scratch, Mode mode) noexcept nogil:
-    """Pass 2 over a row, a chunk of WIDE_CHUNK classes at a time: e = exp(z - m) into
-    e_row (NULL: value only) and the row sums.  e_row may be z itself (labels only): each
-    chunk reads all it needs of z before e overwrites it.  scratch: 4 WIDE_CHUNK values."""
+    """Pass 2 over a row, a chunk of `chunk` classes (WIDE_CHUNK_BYTES) at a time:
+    e = exp(z - m) into e_row (NULL: value only) and the row sums.  e_row may be z itself
+    (labels only): each chunk reads all it needs of z before e overwrites it.  scratch:
+    4 chunks of values."""
     cdef Py_ssize_t C = a.n_cls
+    cdef Py_ssize_t chunk = WIDE_CHUNK_BYTES // sizeof(floating)
     cdef const floating* cw = <const floating*>a.cw
     cdef floating* ebuf = scratch                  # e of a value-only call
-    cdef floating* weights = scratch + 2 * WIDE_CHUNK    # dense: a_c of the chunk
-    cdef floating* terms = scratch + 3 * WIDE_CHUNK      # dense: b_c; labels: w_c (m - z_c)
+    cdef floating* weights = scratch + 2 * chunk   # dense: a_c of the chunk
+    cdef floating* terms = scratch + 3 * chunk     # dense: b_c; labels: w_c (m - z_c)
     cdef floating* e
     cdef const floating* av
     cdef Py_ssize_t c0, n, c
@@ -282,7 +284,7 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
         fl_lanes_zero(Bl)
     c0 = 0
     while c0 < C:
-        n = C - c0 if C - c0 < WIDE_CHUNK else WIDE_CHUNK
+        n = C - c0 if C - c0 < chunk else chunk
         if prefetch_next:
             # ask for the next row's logits now, so that its max pass does not wait for
             # memory: the row's passes after the max are compute-bound, and the hardware
@@ -374,7 +376,8 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     cdef const floating* trow = NULL
     cdef floating* grow = NULL
     cdef floating* hrow = NULL
-    cdef floating scratch[4 * WIDE_CHUNK]
+    cdef double scratch_mem[4 * TILE]   # 8 KiB: 4 chunks of WIDE_CHUNK_BYTES (wide_sums)
+    cdef floating* scratch = <floating*>scratch_mem
     cdef WideSums sums
     cdef Py_ssize_t top, c
     cdef floating m, gap_y = 0, e_y = 0, w_y = 1, one = 1
