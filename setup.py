@@ -191,7 +191,8 @@ def generate_pointwise_tiles():
         for cond, wi, pwi in (("if weighted:", "w[i]", "pw[i]"), ("else:", "one", "one")):
             lines += [f"        {cond}",
                       "            for i in range(n):",
-                      f"                li = closs_{name}(x[i], {stage}t[i], {pwi}, param, &gi, &hi)",
+                      f"                li = closs_{name}(x[i], {stage}t[i], {pwi}, param, "
+                      f"&gi, &hi)",
                       f"                put(l, g, h, i, {wi}, s, hs, li, gi, hi, m)"]
     text = "\n".join(lines) + "\n"
     os.makedirs(GENERATED, exist_ok=True)

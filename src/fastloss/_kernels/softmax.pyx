@@ -53,7 +53,8 @@ cimport numpy as cnp
 from libc.string cimport memcpy
 
 from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TILE,
-                      NARROW_TILES, VALUE, GRAD, HESS, Mode, value_only, value_and_grad, grad_and_hess,
+                      NARROW_TILES, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
+                      grad_and_hess,
                       FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, block_rows, fl_exact, vsum,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
