@@ -307,6 +307,8 @@ cdef extern from "half.h" nogil:
     # is read, and float32 results rounded back (to nearest even) as they are stored
     void fl_half_tile(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
                       float* out)
+    void fl_half_widen(const uint16_t* src, Py_ssize_t stride, Py_ssize_t n, int kind,
+                       float* out)
     void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
                        Py_ssize_t stride)
 

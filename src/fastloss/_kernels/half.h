@@ -47,12 +47,10 @@ FL_INLINE float fl_f16_to_f32(uint16_t h)
 }
 
 /* out[i] = src[i * stride] widened to float32, for i < n (kind: FL_HALF_F16 or _BF16) */
-FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, int kind,
-                            float* out)
+FL_INLINE void fl_half_widen(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, int kind,
+                             float* out)
 {
     ptrdiff_t i;
-    if (stride == 1)        /* a later tile: the conversion alone would wait on memory */
-        fl_prefetch(src + 4 * n, 2 * n);
     if (kind == FL_HALF_BF16) {
         if (stride == 1)
             for (i = 0; i < n; i++) out[i] = fl_bf16_to_f32(src[i]);
@@ -68,6 +66,18 @@ FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, 
     } else {
         for (i = 0; i < n; i++) out[i] = fl_f16_to_f32(src[i * stride]);
     }
+}
+
+/* fl_half_widen of a tile of n values, asking memory for the tile 4 tiles later first (a
+ * contiguous one): the conversion alone would wait on memory.  Not for long rows whose
+ * compute asks for the next rows itself (softmax.pyx's wide rows): a burst of that many
+ * prefetches costs more than it saves. */
+FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, int kind,
+                            float* out)
+{
+    if (stride == 1)
+        fl_prefetch(src + 4 * n, 2 * n);
+    fl_half_widen(src, stride, n, kind, out);
 }
 
 /* ---- float32 -> half, rounded to nearest, ties to even (the gradient in the input's

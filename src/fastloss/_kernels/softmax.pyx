@@ -59,7 +59,7 @@ from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TI
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
-                      fill, fl_half_tile, fl_half_store, fl_tile_exp_sums_f32,
+                      fill, fl_half_tile, fl_half_widen, fl_half_store, fl_tile_exp_sums_f32,
                       fl_tile_exp_dense_f32, fl_next_tile, fl_next_tile_share)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
                       vlog1p)
@@ -255,12 +255,14 @@ cdef struct WideSums:
 
 
 cdef inline void wide_sums(const Args* a, const floating* z, const floating* trow,
-                           floating m, Py_ssize_t top, floating* e_row, bint prefetch_next,
-                           WideSums* sums, floating* scratch, Mode mode) noexcept nogil:
+                           floating m, Py_ssize_t top, floating* e_row, const char* ahead,
+                           Py_ssize_t ahead_size, WideSums* sums, floating* scratch,
+                           Mode mode) noexcept nogil:
     """Pass 2 over a row, a chunk of `chunk` classes (WIDE_CHUNK_BYTES) at a time:
     e = exp(z - m) into e_row (NULL: value only) and the row sums.  e_row may be z itself
     (labels only): each chunk reads all it needs of z before e overwrites it.  scratch:
-    4 chunks of values."""
+    4 chunks of values.  ahead: a row of the input to ask memory for, ahead_size bytes
+    per class (wide_row), or NULL."""
     cdef Py_ssize_t C = a.n_cls
     cdef Py_ssize_t chunk = WIDE_CHUNK_BYTES // sizeof(floating)
     cdef const floating* cw = <const floating*>a.cw
@@ -286,11 +288,12 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
     c0 = 0
     while c0 < C:
         n = C - c0 if C - c0 < chunk else chunk
-        if prefetch_next:
-            # ask for the next row's logits now, so that its max pass does not wait for
-            # memory: the row's passes after the max are compute-bound, and the hardware
-            # prefetcher alone stays too few lines ahead to cover the next max pass
-            fl_prefetch(z + a.x.outer + c0, n * sizeof(floating))
+        if ahead != NULL:
+            # ask for a later row's logits now, so that its max pass (or its widening from
+            # half precision) does not wait for memory: the row's passes after the max are
+            # compute-bound, and the hardware prefetcher alone stays too few lines ahead to
+            # cover the next max pass
+            fl_prefetch(ahead + c0 * ahead_size, n * ahead_size)
         if a.kind == KL:            # all of the chunk's work in one pass (kl_tile)
             kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only
                     else e_row + c0, Tl, Al, Bl, scratch)
@@ -367,10 +370,12 @@ cdef inline void wide_grad(const Args* a, const floating* trow, double T, floati
 
 
 cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* flag,
-                     Mode mode) noexcept nogil:
-    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  The
-    next row, if any, is prefetched: usually this thread's next row, as each thread
-    streams through a contiguous part of the blocks (fl_omp.h)."""
+                     const Args* src, Py_ssize_t lead, Mode mode) noexcept nogil:
+    """Weighted loss of row r from logits; writes its gradient (and Hessian) row.  Row
+    r + lead of the call's own input (src: a itself, or the call whose half-precision rows
+    a's block holds widened, see softmax_block), if there is one, is prefetched while this
+    row computes: usually a row this thread reads next, as each thread streams through a
+    contiguous part of the blocks (fl_omp.h)."""
     cdef Py_ssize_t C = a.n_cls
     cdef const floating* z = <const floating*>a.x.data + row_at(&a.x, r)
     cdef const floating* cw = <const floating*>a.cw
@@ -386,6 +391,10 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating l, grad_factor = 0, hess_factor = 0, grad_y = 0, hess_y = 0
     cdef long long y = 0
+    cdef const char* ahead = NULL
+    cdef Py_ssize_t ahead_size = 2 if src.x_half else sizeof(floating)
+    if r + lead < src.n_rows:
+        ahead = <const char*>src.x.data + row_at(&src.x, r + lead) * ahead_size
     if not open_row(a, r, &grow, &hrow, &y, flag, mode):
         return 0
     if a.kind != CE_INDEX:
@@ -396,9 +405,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
         e_y = vexp_nonpos(-gap_y)
         if cw != NULL:
             w_y = cw[y]
-    wide_sums(a, z, trow, m, top, grow,
-              r + 1 < a.n_rows, &sums, scratch,
-              mode)
+    wide_sums(a, z, trow, m, top, grow, ahead, ahead_size, &sums, scratch, mode)
     if a.kind == CE_INDEX:
         l = finish_index(<floating>sums.T, one, <floating>sums.D, gap_y, e_y, w_y, row_scale,
                          <floating>a.smoothing, eps_c, <floating>a.cw_sum, &grad_factor,
@@ -892,10 +899,12 @@ cdef inline Py_ssize_t tile_rows(const Args* a) noexcept nogil:
 
 
 cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
-                      floating* scratch, Mode mode) noexcept nogil:
+                      floating* scratch, const Args* src, Py_ssize_t lead,
+                      Mode mode) noexcept nogil:
     """Weighted loss sum of rows lo .. hi, writing the requested outputs; *flag as
     blocked_sum's blocks set it (the first row with a bad label, say).  scratch: the
-    thread's row-tile scratch (scratch_values), when the rows go in tiles."""
+    thread's row-tile scratch (scratch_values), when the rows go in tiles.  src, lead:
+    what wide rows prefetch (wide_row)."""
     cdef floating swbuf[NARROW_ROWS]
     cdef floating ones[NARROW_ROWS]
     cdef const floating* sw
@@ -924,7 +933,7 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
         else:
             for r in range(R):
                 if a.from_logits:
-                    l = wide_row(a, r0 + r, sw[r], flag, mode)
+                    l = wide_row(a, r0 + r, sw[r], flag, src, lead, mode)
                 else:
                     l = prob_row(a, r0 + r, sw[r], flag, mode)
                 if a.value != NULL:
@@ -935,17 +944,17 @@ cdef double run_block(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* f
 
 
 cdef inline double run_mode(const Args* a, Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t* flag,
-                           floating* scratch) noexcept nogil:
+                           floating* scratch, const Args* src, Py_ssize_t lead) noexcept nogil:
     # one call per mode, each with a compile-time mode: one specialized loop each (the
     # same dispatch as pointwise.pyx's run_mode, over this family's run_block)
     cdef value_only v = value_only(0)          # type tags: only their type matters
     cdef value_and_grad vg = value_and_grad(0)
     cdef grad_and_hess gh = grad_and_hess(0)
     if a.mode == VALUE:
-        return run_block(a, lo, hi, flag, scratch, v)
+        return run_block(a, lo, hi, flag, scratch, src, lead, v)
     elif a.mode == VALUE | GRAD:
-        return run_block(a, lo, hi, flag, scratch, vg)
-    return run_block(a, lo, hi, flag, scratch, gh)
+        return run_block(a, lo, hi, flag, scratch, src, lead, vg)
+    return run_block(a, lo, hi, flag, scratch, src, lead, gh)
 
 
 cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
@@ -965,9 +974,15 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
         widened = a[0]
         rows = <float*>scratch + tile_values(a)
         if a.x_half:
+            # wide rows ask memory for the half-precision rows of the next block as they
+            # compute (wide_row's src and lead); narrow ones a row at a time here
             for r in range(lo, hi):
-                fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C, a.x_half,
-                             rows + (r - lo) * C)
+                if use_tiles(a):
+                    fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C,
+                                 a.x_half, rows + (r - lo) * C)
+                else:
+                    fl_half_widen(<const uint16_t*>a.x.data + r * a.x.outer, 1, C,
+                                  a.x_half, rows + (r - lo) * C)
             widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
             widened.x.outer = C
             widened.n_rows = hi                         # no row past the block to prefetch
@@ -979,7 +994,8 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
             widened.g.inner = widened.g.cls = 1
             if a.hess != NULL:
                 widened.hess = <void*>(grads + block - lo * C)
-        total = run_mode(&widened, lo, hi, flag, <float*>scratch)
+        total = run_mode(&widened, lo, hi, flag, <float*>scratch, a,
+                         hi - lo if a.x_half else 1)
         if a.out_half and a.g.data != NULL:
             for r in range(lo, hi):
                 fl_half_store(grads + (r - lo) * C, C, a.out_half,
@@ -989,8 +1005,8 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                                   <uint16_t*>a.hess + row_at(&a.g, r), a.g.cls)
         return total
     if a.float32:
-        return run_mode(a, lo, hi, flag, <float*>scratch)
-    return run_mode(a, lo, hi, flag, <double*>scratch)
+        return run_mode(a, lo, hi, flag, <float*>scratch, a, 1)
+    return run_mode(a, lo, hi, flag, <double*>scratch, a, 1)
 
 
 cdef inline size_t tile_values(const Args* a) noexcept nogil:
