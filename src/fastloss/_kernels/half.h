@@ -15,6 +15,13 @@
  * float16 values come out right too (they are subnormal float32 values scaled by an exact
  * power of two).  Infinity and NaN (float16 exponent 31) come out as finite values of at
  * least 2^16 and get float32's all-ones exponent back (a NaN keeps its payload bits).
+ *
+ * No AVX-512 BF16 or FP16 instruction is used, on purpose.  Widening bfloat16 is a shift
+ * whatever the CPU (AVX-512 BF16 has no widening instruction, only dot products), and F16C
+ * already widens and rounds float16 on every AVX2 and AVX-512 CPU.  AVX-512 BF16's
+ * rounding (vcvtneps2bf16) treats subnormal float32 input as zero and flushes subnormal
+ * results, so it would not give the bits of NumPy's and ml_dtypes' rounding, which the
+ * contract promises; the integer rounding below gives them in a few vector operations.
  */
 #ifndef FL_HALF_H
 #define FL_HALF_H
