@@ -399,3 +399,27 @@ def test_simd_bars_smoke(tmp_path, monkeypatch, capsys):
         assert case["ok"] == (case["ratio"] <= case["bar"])
     level_is_avx2 = results["level"] == "avx2"
     assert code == (0 if all(c["ok"] for c in results["cases"]) or not level_is_avx2 else 1)
+
+
+def test_trees_ab_smoke(tmp_path):
+    """bench/trees_ab.py end to end, the installed fastloss as both trees, tiny cases: a
+    row per case in the table, and in its JSON a positive figure per case and process."""
+    script = ROOT / "bench" / "trees_ab.py"
+    if not script.exists():
+        pytest.skip("bench/trees_ab.py is not part of this installation")
+    here = Path(fastloss.__file__).resolve().parents[1]
+    path = tmp_path / "ab.json"
+    proc = subprocess.run([sys.executable, str(script), str(here), str(here), "--pairs", "2",
+                           "--repeats", "2", "--threads", "1", "--scale", "0.0005",
+                           "--json", str(path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    runs = json.loads(path.read_text())["runs"]
+    assert len(runs["base"]) == len(runs["new"]) == 2
+    names = set(runs["base"][0])
+    assert {"MSE 1e7", "BCE logits 1e7", "CE 1000000x10", "KL 2000x32000"} <= names
+    assert all(set(r) == names and all(_positive(v) for v in r.values())
+               for r in runs["base"] + runs["new"])
+    assert all(name in proc.stdout for name in ("MSE 1e7", "new / base"))
+    bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode != 0 and "holds a fastloss package" in bad.stderr
