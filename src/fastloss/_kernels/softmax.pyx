@@ -985,7 +985,8 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
                                   a.x_half, rows + (r - lo) * C)
             widened.x.data = <void*>(rows - lo * C)     # row r at rows + (r - lo) * C
             widened.x.outer = C
-            widened.n_rows = hi                         # no row past the block to prefetch
+            widened.n_rows = hi     # narrow tiles ask for no row past the block (wide
+                                    # rows ask for the call's own, src in run_mode)
             rows += block
         if a.out_half and a.g.data != NULL:
             grads = rows
