@@ -5,7 +5,7 @@ drifts (a VM's host) moves both alike.  This is how a "no regression" claim is c
 e.g. issue 16's "no AVX-512 figure gets worse" on an AVX-512 machine.
 
     python bench/trees_ab.py BASE [NEW] [--pairs 6] [--repeats 11] [--threads 2]
-        [--only SUBSTRING] [--time] [--scale 1.0] [--json PATH]
+        [--only SUBSTRING] [--value] [--time] [--scale 1.0] [--json PATH]
 
 BASE and NEW (default: this checkout) are checkouts built in place (``python setup.py
 build_ext --inplace``; e.g. ``git worktree add /tmp/base <rev>`` and build it there), or
@@ -13,10 +13,12 @@ folders that hold an installed ``fastloss`` package (a site-packages).  The leve
 one fastloss picks, or FASTLOSS_SIMD's, for both.  Only the public API is used, so old
 trees run too.  --scale shrinks every case (a smoke run).
 
-Each case times value_and_grad(out=) at --threads and, interleaved with it in the same
-repeats, the memory floor on the same bytes (np.add of input and target into out, or
-np.multiply(x, 1, out) where the target is labels); a process reports each case's median
-time over the floor's median (--time: the median time in ms instead).  The table shows
+Each case times value_and_grad(out=) (--value: the value alone) at --threads and,
+interleaved with it in the same repeats, the memory floor on the same bytes (np.add of
+input and target into out, or np.multiply(x, 1, out) where the target is labels; for
+bfloat16 input, on its bytes read as uint16); a process reports each case's median time
+over the floor's median (--time: the median time in ms instead).  A case that a tree
+rejects (bfloat16 input before issue 16) is left out of the table.  The table shows
 both trees' medians over the pairs and the median of the per-pair NEW / BASE ratios,
 with every pair's ratio: below 1, NEW is faster.
 """
@@ -62,6 +64,14 @@ def cases(np, fastloss, scale=1.0):
     rows = max(1, int(20_000 * scale))
     yield ("CE float64 20000x1000", fastloss.CrossEntropy(),
            rng.standard_normal((rows, 1_000)) * 2, rng.integers(0, 1_000, rows))
+    try:
+        import ml_dtypes
+    except ImportError:
+        return
+    rows = max(1, int(2_000 * scale))
+    yield ("CE bfloat16 2000x32000", fastloss.CrossEntropy(),
+           (rng.standard_normal((rows, 32_000)) * 2).astype(ml_dtypes.bfloat16),
+           rng.integers(0, 32_000, rows))
 
 
 def child(args) -> None:
@@ -72,13 +82,24 @@ def child(args) -> None:
     for name, loss, x, t in cases(np, fastloss, args.scale):
         if args.only and args.only not in name:
             continue
-        out = np.empty_like(x)
-        run = lambda: loss.value_and_grad(x, t, n_threads=args.threads, out=out)  # noqa: E731
-        if t.shape == x.shape and t.dtype == x.dtype:
+        half = x.dtype.itemsize == 2
+        out = np.empty(x.shape, np.float32 if half else x.dtype)
+        if args.value:
+            run = lambda: loss(x, t, n_threads=args.threads)  # noqa: E731
+        else:
+            run = lambda: loss.value_and_grad(x, t, n_threads=args.threads, out=out)  # noqa: E731
+        if half:
+            bits = x.view(np.uint16)
+            floor = lambda: np.multiply(bits, 1, out=np.empty_like(bits))  # noqa: E731
+        elif t.shape == x.shape and t.dtype == x.dtype:
             floor = lambda: np.add(x, t, out=out)  # noqa: E731
         else:
             floor = lambda: np.multiply(x, 1, out=out)  # noqa: E731
-        run(), run(), floor()
+        try:
+            run()
+        except (TypeError, ValueError):         # an older tree: no such input
+            continue
+        run(), floor()
         ts, fs = [], []
         for _ in range(args.repeats):
             t0 = time.perf_counter()
@@ -101,6 +122,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=11)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", help="only the cases whose name holds this")
+    parser.add_argument("--value", action="store_true",
+                        help="time the value alone, not value_and_grad(out=)")
     parser.add_argument("--time", action="store_true", help="report ms, not / floor")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every case's size by this (a smoke run: 0.001)")
@@ -125,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
            "--repeats", str(args.repeats), "--threads", str(args.threads),
            "--scale", str(args.scale)]
     cmd += (["--only", args.only] if args.only else []) + (["--time"] if args.time else [])
+    cmd += ["--value"] if args.value else []
     runs: dict[str, list[dict]] = {"base": [], "new": []}
     for _ in range(args.pairs):
         for which in trees:
@@ -132,11 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             runs[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
     unit = "ms" if args.time else "/ floor"
-    table = Table(title=f"new {trees['new']} vs base {trees['base']}: {args.threads} threads,"
-                  f" {args.pairs} alternating pairs, medians of {args.repeats}")
+    what = "value" if args.value else "value_and_grad(out=)"
+    table = Table(title=f"new {trees['new']} vs base {trees['base']}: {what}, {args.threads}"
+                  f" threads, {args.pairs} alternating pairs, medians of {args.repeats}")
     for col in ("case", f"base {unit}", f"new {unit}", "new / base", "per pair"):
         table.add_column(col, justify="left" if col in ("case", "per pair") else "right")
     for name in runs["base"][0]:
+        if name not in runs["new"][0]:
+            continue
         b = np.array([r[name] for r in runs["base"]])
         n = np.array([r[name] for r in runs["new"]])
         table.add_row(name, f"{np.median(b):.3f}", f"{np.median(n):.3f}",

@@ -402,24 +402,49 @@ def test_simd_bars_smoke(tmp_path, monkeypatch, capsys):
 
 
 def test_trees_ab_smoke(tmp_path):
-    """bench/trees_ab.py end to end, the installed fastloss as both trees, tiny cases: a
-    row per case in the table, and in its JSON a positive figure per case and process."""
+    """bench/trees_ab.py end to end, the installed fastloss as both trees, tiny cases, for
+    value_and_grad and (--value) the value alone: a row per case in the table, and in its
+    JSON a positive figure per case and process, the bfloat16 case included."""
     script = ROOT / "bench" / "trees_ab.py"
     if not script.exists():
         pytest.skip("bench/trees_ab.py is not part of this installation")
+    pytest.importorskip("ml_dtypes")
     here = Path(fastloss.__file__).resolve().parents[1]
-    path = tmp_path / "ab.json"
-    proc = subprocess.run([sys.executable, str(script), str(here), str(here), "--pairs", "2",
-                           "--repeats", "2", "--threads", "1", "--scale", "0.0005",
-                           "--json", str(path)], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    runs = json.loads(path.read_text())["runs"]
-    assert len(runs["base"]) == len(runs["new"]) == 2
-    names = set(runs["base"][0])
-    assert {"MSE 1e7", "BCE logits 1e7", "CE 1000000x10", "KL 2000x32000"} <= names
-    assert all(set(r) == names and all(_positive(v) for v in r.values())
-               for r in runs["base"] + runs["new"])
-    assert all(name in proc.stdout for name in ("MSE 1e7", "new / base"))
+    for mode in ([], ["--value"]):
+        path = tmp_path / "ab.json"
+        proc = subprocess.run([sys.executable, str(script), str(here), str(here), "--pairs",
+                               "2", "--repeats", "2", "--threads", "1", "--scale", "0.0005",
+                               "--json", str(path), *mode], capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        runs = json.loads(path.read_text())["runs"]
+        assert len(runs["base"]) == len(runs["new"]) == 2
+        names = set(runs["base"][0])
+        assert {"MSE 1e7", "BCE logits 1e7", "CE 1000000x10", "KL 2000x32000",
+                "CE bfloat16 2000x32000"} <= names
+        assert all(set(r) == names and all(_positive(v) for v in r.values())
+                   for r in runs["base"] + runs["new"])
+        assert all(name in proc.stdout for name in ("MSE 1e7", "new / base"))
+        assert ("value," if mode else "value_and_grad(out=),") in proc.stdout
     bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode != 0 and "holds a fastloss package" in bad.stderr
+
+
+def test_wide_row_sums_runs(tmp_path):
+    """bench/wide_row_sums.c builds from this checkout's kernel headers and runs (tiny):
+    a line per row width, and its two sums of each row agree (exit status 0)."""
+    import shutil
+    script = ROOT / "bench" / "wide_row_sums.c"
+    kernels = ROOT / "src" / "fastloss" / "_kernels"
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if not script.exists() or not (kernels / "lanes.h").exists() or cc is None:
+        pytest.skip("needs a checkout (bench/, the kernel headers) and a C compiler")
+    exe = tmp_path / "wide_row_sums"
+    build = subprocess.run([cc, "-O2", "-fopenmp-simd", f"-I{kernels}", str(script), "-o",
+                            str(exe), "-lm"], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    proc = subprocess.run([str(exe), "200000"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "32000 classes" in proc.stdout and " 1000 classes" in proc.stdout
+    assert "quads / lanes" in proc.stdout

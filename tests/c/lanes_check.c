@@ -4,7 +4,8 @@
  * in [-1, 1], then with NaN, infinities, tiny and huge values; n around the multiples of FL_LANES.  On a
  * SIMD layer the helpers keep the lanes in registers (fl_lanes_add_prod_f32 with an fma,
  * which must round as the multiply and add do: float products are exact in double), and
- * fl_lanes_add_and_prod_S gives the bits of fl_lanes_add_S and fl_lanes_add_prod_S.
+ * fl_lanes_add_and_prod_S gives the bits of fl_lanes_add_S and fl_lanes_add_prod_S;
+ * fl_lanes_add_quads_f32 (four floats summed in float per lane step) against its own.
  * Built and run by tests/test_vectorize.py at each instruction-set level. */
 #include <math.h>
 #include <stdio.h>
@@ -80,12 +81,55 @@ static int check_##S(void)                                                      
 CHECK(f32, float, 1)
 CHECK(f64, double, 0)
 
+/* fl_lanes_add_quads_f32 against its definition: each whole group of FL_QUAD values adds
+ * (v[j] + v[j + L]) + (v[j + 2L] + v[j + 3L]) in float to lane j (L = FL_LANES), the rest
+ * as fl_lanes_add_f32's definition; over two calls, the first a multiple of FL_QUAD. */
+static int check_quads(void)
+{
+    static float a[1400];
+    double got[FL_LANES], want[FL_LANES];
+    int bad = 0;
+    for (int n = 0; n < 700; n += (n < 140 ? 1 : 37)) {
+        for (int first = 0; first <= n; first += FL_QUAD) {
+            for (int i = 0; i < n; i++)
+                a[i] = (float)value();
+            for (int j = 0; j < FL_LANES; j++)
+                got[j] = want[j] = j * 0.25;
+            fl_lanes_add_quads_f32(got, a, first);
+            fl_lanes_add_quads_f32(got, a + first, n - first);
+            for (int part = 0; part < 2; part++) {
+                const float* v = part ? a + first : a;
+                int m = part ? n - first : first, i = 0;
+                double tail = 0.0;
+                for (; i + FL_QUAD <= m; i += FL_QUAD)
+                    for (int j = 0; j < FL_LANES; j++) {
+                        volatile float s01 = v[i + j] + v[i + j + FL_LANES];
+                        volatile float s23 = v[i + j + 2 * FL_LANES] + v[i + j + 3 * FL_LANES];
+                        volatile float s = s01 + s23;
+                        want[j] += (double)s;
+                    }
+                for (; i + FL_LANES <= m; i += FL_LANES)
+                    for (int j = 0; j < FL_LANES; j++)
+                        want[j] += (double)v[i + j];
+                for (; i < m; i++)
+                    tail += (double)v[i];
+                want[0] += tail;
+            }
+            for (int j = 0; j < FL_LANES; j++)
+                bad += !same(got[j], want[j]);
+            if (first > 120)
+                break;
+        }
+    }
+    return bad;
+}
+
 int main(void)
 {
     int bad = 0;
     srand(1);
     for (wild = 0; wild <= 1; wild++)
-        bad += check_f32() + check_f64();
+        bad += check_f32() + check_f64() + check_quads();
     printf("mismatches: %d\n", bad);
     return bad != 0;
 }

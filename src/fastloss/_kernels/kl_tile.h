@@ -90,11 +90,12 @@ FL_INLINE void fl_kl_log_terms_fast_f32(const float* z, const float* t, float m,
 /* One tile of a KL divergence row from logits: n values, the row's maximum m, `top` the
  * tile's index of a class where z = m (or outside 0 .. n), and running sums in lanes:
  *     e_c = exp(z_c - m)                       written to e unless e is NULL (value only)
- *     T += e_c, with e_top - 1 = 0 in place of e_top   (T = S - 1 exactly)
+ *     T += e_c, with e_top - 1 = 0 in place of e_top   (T = S - 1 exactly; float data in
+ *          quads, fl_lanes_add_quads_f32)
  *     A += t_c
  *     B += t_c * L_c,  L_c = log t_c - (z_c - m), and L_c = 0 where t_c = 0 (0 log 0 = 0)
  * The product t_c L_c is taken in float64.  scratch: room for 2 n values. */
-#define FL_DEFINE_KL_TILE_LOOPS(S, T, LOG_TERMS)                                    \
+#define FL_DEFINE_KL_TILE_LOOPS(S, T, LOG_TERMS, T_ADD)                             \
 FL_INLINE void fl_kl_tile_loops_##S(const T* z, const T* t, T m, ptrdiff_t n,         \
                                     ptrdiff_t top, T* e, double* Ts, double* As,    \
                                     double* Bs, T* scratch)                         \
@@ -106,14 +107,14 @@ FL_INLINE void fl_kl_tile_loops_##S(const T* z, const T* t, T m, ptrdiff_t n,   
     fl_exp_shift_n_##S(z, m, n, e);                                                 \
     if (at_top)                                                                     \
         e[top] -= (T)1;                                                             \
-    fl_lanes_add_##S(Ts, e, n);                                                     \
+    T_ADD(Ts, e, n);                                                                \
     if (at_top)                                                                     \
         e[top] += (T)1;                                                             \
     LOG_TERMS(z, t, m, n, L);                                                       \
     fl_lanes_add_and_prod_##S(As, Bs, t, L, n);                                     \
 }
-FL_DEFINE_KL_TILE_LOOPS(f32, float, fl_kl_log_terms_fast_f32)
-FL_DEFINE_KL_TILE_LOOPS(f64, double, fl_kl_log_terms_f64)
+FL_DEFINE_KL_TILE_LOOPS(f32, float, fl_kl_log_terms_fast_f32, fl_lanes_add_quads_f32)
+FL_DEFINE_KL_TILE_LOOPS(f64, double, fl_kl_log_terms_f64, fl_lanes_add_f64)
 
 FL_INLINE void fl_kl_tile_f64(const double* z, const double* t, double m, ptrdiff_t n,
                               ptrdiff_t top, double* e, double* Ts, double* As, double* Bs,
@@ -153,6 +154,29 @@ FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t
         Av[j] = fl_vload_f64(As + WD * j);
         Bv[j] = fl_vload_f64(Bs + WD * j);
     }
+    /* whole quads (T as fl_lanes_add_quads_f32: each lane's four e's summed in float, in
+     * its order, then added once), then whole lanes; A and B add every value in order */
+    for (; i + FL_QUAD <= n; i += FL_QUAD)
+        for (int j = 0; j < FL_KL_VECTORS; j++) {
+            fl_v_f32 q[4];
+            for (int u = 0; u < 4; u++) {
+                ptrdiff_t o = i + FL_LANES * u + W * j;
+                fl_v_f32 tv = fl_vload_f32(t + o);
+                fl_v_f64 tlo = fl_vlo_f64(tv), thi = fl_vhi_f64(tv);
+                fl_kl_v_f32(fl_vload_f32(z + o), tv, vm, fl_kall_f32(), fl_kbit_f32(top - o),
+                            tab, &ev, &q[u], &L);
+                if (e != NULL)
+                    fl_vstore_f32(e + o, ev);
+                Av[2 * j] = fl_vadd_f64(Av[2 * j], tlo);
+                Av[2 * j + 1] = fl_vadd_f64(Av[2 * j + 1], thi);
+                /* exact products: the same as a multiply and an add */
+                Bv[2 * j] = fl_vfma_f64(tlo, fl_vlo_f64(L), Bv[2 * j]);
+                Bv[2 * j + 1] = fl_vfma_f64(thi, fl_vhi_f64(L), Bv[2 * j + 1]);
+            }
+            eT = fl_vadd_f32(fl_vadd_f32(q[0], q[1]), fl_vadd_f32(q[2], q[3]));
+            Tv[2 * j] = fl_vadd_f64(Tv[2 * j], fl_vlo_f64(eT));
+            Tv[2 * j + 1] = fl_vadd_f64(Tv[2 * j + 1], fl_vhi_f64(eT));
+        }
     for (; i + FL_LANES <= n; i += FL_LANES)
         for (int j = 0; j < FL_KL_VECTORS; j++) {
             ptrdiff_t o = i + W * j;
@@ -166,7 +190,6 @@ FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t
             Tv[2 * j + 1] = fl_vadd_f64(Tv[2 * j + 1], fl_vhi_f64(eT));
             Av[2 * j] = fl_vadd_f64(Av[2 * j], tlo);
             Av[2 * j + 1] = fl_vadd_f64(Av[2 * j + 1], thi);
-            /* exact products: the same as a multiply and an add */
             Bv[2 * j] = fl_vfma_f64(tlo, fl_vlo_f64(L), Bv[2 * j]);
             Bv[2 * j + 1] = fl_vfma_f64(thi, fl_vhi_f64(L), Bv[2 * j + 1]);
         }

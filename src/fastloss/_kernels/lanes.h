@@ -4,7 +4,8 @@
  *
  * The lane order is fixed by this code: for a given build, results are identical for every
  * run and every thread count, and the lane sums are the same at every instruction-set
- * level.  Sums of float32 data accumulate in float64.
+ * level.  Sums of float32 data accumulate in float64 (a softmax row's sum of exp feeds
+ * its float64 lanes float sums of four terms: fl_lanes_add_quads_f32).
  */
 #ifndef FASTLOSS_LANES_H
 #define FASTLOSS_LANES_H
@@ -129,6 +130,57 @@ FL_DEFINE_LANES_ADD(f32, float)
 FL_DEFINE_LANES_ADD(f64, double)
 #endif
 
+
+/* fl_lanes_add_quads_f32(acc, v, n): a running sum of positive float terms (a softmax's
+ * exp(z - max)) in lanes, each float64 lane fed a float sum of four terms.  Each group of
+ * FL_QUAD = 4 L values (a quad; L = FL_LANES) adds (v[j] + v[j + L]) + (v[j + 2L] +
+ * v[j + 3L]), summed in float in that order, to lane j; what is left after the last whole
+ * quad goes as in fl_lanes_add_f32 (whole lanes, then the last n % L summed and added to
+ * lane 0).  Every call but the last of a sum must add a multiple of FL_QUAD values.
+ *
+ * Why: converting float to double costs more than the add itself: fl_lanes_add_f32 took
+ * 3 cycles per 16 floats on a Zen 5 core at AVX-512, near a third of a softmax row's exp
+ * and sum.  A quad converts once for four values: CE 2000 x 32000 from logits took 5-8%
+ * less time at AVX2 and 6% less from bfloat16 at AVX-512 (in alternating processes,
+ * bench/results/2026-12-02b-quads.txt).  The price is two float roundings per quad, each
+ * at most 2^-24 of the quad's sum: for terms of one sign the sum's relative error gains
+ * at most 2^-23, however long the row (the float64 lanes still add every quad), against
+ * the 1.5 ulp of each exp term.  The same sums at every level: float adds are the same in
+ * every lane. */
+#define FL_QUAD (4 * FL_LANES)
+#if defined(FL_VECTOR_REGISTERS)
+FL_INLINE void fl_lanes_add_quads_f32(double* acc, const float* v, ptrdiff_t n)
+{
+    fl_v_f64 a[FL_LANE_VECTORS];
+    ptrdiff_t i = 0;
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        a[k] = fl_vload_f64(acc + FL_W_f64 * k);
+    for (; i + FL_QUAD <= n; i += FL_QUAD)
+        for (int k = 0; k < FL_LANES / FL_W_f32; k++) {
+            const float* p = v + i + FL_W_f32 * k;
+            fl_v_f32 s = fl_vadd_f32(fl_vadd_f32(fl_vload_f32(p), fl_vload_f32(p + FL_LANES)),
+                                     fl_vadd_f32(fl_vload_f32(p + 2 * FL_LANES),
+                                                 fl_vload_f32(p + 3 * FL_LANES)));
+            a[2 * k] = fl_vadd_f64(a[2 * k], fl_vlo_f64(s));
+            a[2 * k + 1] = fl_vadd_f64(a[2 * k + 1], fl_vhi_f64(s));
+        }
+    for (int k = 0; k < FL_LANE_VECTORS; k++)
+        fl_vstore_f64(acc + FL_W_f64 * k, a[k]);
+    fl_lanes_add_f32(acc, v + i, n - i);
+}
+#else
+FL_INLINE void fl_lanes_add_quads_f32(double* acc, const float* v, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + FL_QUAD <= n; i += FL_QUAD)
+        for (int j = 0; j < FL_LANES; j++) {
+            const float* p = v + i + j;
+            float s = (p[0] + p[FL_LANES]) + (p[2 * FL_LANES] + p[3 * FL_LANES]);
+            acc[j] += (double)s;
+        }
+    fl_lanes_add_f32(acc, v + i, n - i);
+}
+#endif
 
 /* acc[j % FL_LANES] += a[j] * b[j] in float64 (as fl_lanes_add: the last n % FL_LANES
  * are summed in order, then added to acc[0]).  For float data the product is exact. */

@@ -57,7 +57,8 @@ from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TI
                       grad_and_hess,
                       FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, block_rows, fl_exact, vsum,
                       vmax_at, FL_LANES,
-                      fl_lanes_zero, fl_lanes_total, lanes_add, kl_tile, fl_prefetch,
+                      fl_lanes_zero, fl_lanes_total, lanes_add, lanes_add_quads, kl_tile,
+                      fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill, fl_half_tile, fl_half_widen, fl_half_store, fl_tile_exp_sums_f32,
                       fl_tile_exp_dense_f32, fl_next_tile, fl_next_tile_share)
@@ -316,10 +317,10 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
         vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
             e[top - c0] -= one
-            lanes_add(Tl, e, n)
+            lanes_add_quads(Tl, e, n)
             e[top - c0] += one
         else:
-            lanes_add(Tl, e, n)
+            lanes_add_quads(Tl, e, n)
         c0 += n
     sums.T = fl_lanes_total(Tl)
     sums.A = sums.B = sums.D = 0
