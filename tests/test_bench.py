@@ -448,3 +448,29 @@ def test_wide_row_sums_runs(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "32000 classes" in proc.stdout and " 1000 classes" in proc.stdout
     assert "quads / lanes" in proc.stdout
+
+
+def test_tile_sums_ab_runs(tmp_path):
+    """bench/tile_sums_ab.c builds (this checkout's kernel headers as both trees) and runs
+    (tiny): a line per class count, and the two sides' row sums agree (exit status 0)."""
+    import shutil
+    script = ROOT / "bench" / "tile_sums_ab.c"
+    kernels = ROOT / "src" / "fastloss" / "_kernels"
+    cc = shutil.which("gcc") or shutil.which("clang")
+    if not script.exists() or not (kernels / "narrow.h").exists() or cc is None:
+        pytest.skip("needs a checkout (bench/, the kernel headers) and a C compiler")
+    objs = []
+    for side in ("1", "2"):
+        obj = tmp_path / f"side{side}.o"
+        build = subprocess.run([cc, "-O2", "-fopenmp-simd", f"-I{kernels}", f"-DSIDE={side}",
+                                "-c", str(script), "-o", str(obj)], capture_output=True,
+                               text=True)
+        assert build.returncode == 0, build.stderr
+        objs.append(str(obj))
+    exe = tmp_path / "tile_sums_ab"
+    link = subprocess.run([cc, "-O2", str(script), *objs, "-o", str(exe), "-lm"],
+                          capture_output=True, text=True)
+    assert link.returncode == 0, link.stderr
+    proc = subprocess.run([str(exe), "100000"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert all(f"C = {c}," in proc.stdout for c in (10, 16, 32))

@@ -153,6 +153,10 @@ FL_INLINE void fl_lanes_add_quads_f32(double* acc, const float* v, ptrdiff_t n)
 {
     fl_v_f64 a[FL_LANE_VECTORS];
     ptrdiff_t i = 0;
+    if (n < FL_QUAD) {              /* no quad (a row of up to 63 classes): no lanes to load */
+        fl_lanes_add_f32(acc, v, n);
+        return;
+    }
     for (int k = 0; k < FL_LANE_VECTORS; k++)
         a[k] = fl_vload_f64(acc + FL_W_f64 * k);
     for (; i + FL_QUAD <= n; i += FL_QUAD)
