@@ -219,6 +219,53 @@ def test_tiny_losses_keep_full_relative_precision(level, C):
             assert float(hess[r, c]) == pytest.approx(float(p[c] * (1 - p[c])), rel=1e-13, abs=1e-300)
 
 
+@pytest.mark.parametrize("C", [10, 32, 64, 1000])
+def test_tiny_float32_losses_keep_relative_precision(level, C):
+    """float32 rows whose loss is log1p(T) with T = sum of exp(z_c - max) over the other
+    classes down to 1e-30: the row sums add four classes' terms in float32 before float64
+    (narrow tiles up to 32 classes, lanes of wide rows from 64), which must keep T's own
+    relative precision however small it is (docs/contract.md: 2^-23 more relative error).
+    Against mpmath, to 1e-6 relative."""
+    mpmath.mp.dps = 50
+    rng = np.random.default_rng(7)
+    gaps = [20.0, 40.0, 60.0, 68.0]                     # T ~ C e^-gap: 1e-6 .. 1e-27
+    x = np.zeros((len(gaps), C), np.float32)
+    y = np.zeros(len(gaps), np.int64)
+    for r, gap in enumerate(gaps):
+        x[r] = -gap - rng.uniform(0, 4, C).astype(np.float32)
+        y[r] = rng.integers(0, C)
+        x[r, y[r]] = 0.0
+    value = fastloss.CrossEntropy()(x, y, reduction="none")
+    for r in range(len(gaps)):
+        z = [mpmath.mpf(float(v)) for v in x[r]]
+        T = sum(mpmath.exp(v) for c, v in enumerate(z) if c != y[r])
+        assert 0 < float(T) < 1e-5
+        assert float(value[r]) == pytest.approx(float(mpmath.log1p(T)), rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, "bfloat16"])
+@pytest.mark.parametrize("C", [5, 10, 33, 70, 1000])
+def test_value_alone_is_value_and_grads_value_bit_for_bit(level, dtype, C, rng):
+    """The value of a call without gradient equals, bit for bit, the value that
+    value_and_grad and the per-sample values return for the same softmax input: the row
+    sums are the same whichever outputs are asked for (narrow and wide rows, labels with
+    and without smoothing, probabilities, KL)."""
+    if dtype == "bfloat16":
+        ml_dtypes = pytest.importorskip("ml_dtypes")
+        dtype = ml_dtypes.bfloat16
+    x = (3 * rng.standard_normal((40, C))).astype(dtype)
+    y = rng.integers(0, C, 40)
+    p = softmax_rows(rng.standard_normal((40, C))).astype(np.float32 if dtype != np.float64
+                                                          else np.float64)
+    cases = [(fastloss.CrossEntropy(), y), (fastloss.CrossEntropy(label_smoothing=0.1), y),
+             (fastloss.CrossEntropy(), p), (fastloss.KLDivergence(), p)]
+    for loss, t in cases:
+        for reduction in ("none", "sum"):
+            alone = loss(x, t, reduction=reduction)
+            with_grad, _ = loss.value_and_grad(x, t, reduction=reduction)
+            np.testing.assert_array_equal(alone, with_grad)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_minus_infinity_masks_classes(level, dtype, rng):
     for C in (5, 60):

@@ -140,8 +140,8 @@ FL_DEFINE_LANES_ADD(f64, double)
  *
  * Why: converting float to double costs more than the add itself: fl_lanes_add_f32 took
  * 3 cycles per 16 floats on a Zen 5 core at AVX-512, near a third of a softmax row's exp
- * and sum.  A quad converts once for four values: CE 2000 x 32000 from logits took 5-8%
- * less time at AVX2 and 6% less from bfloat16 at AVX-512 (in alternating processes,
+ * and sum.  A quad converts once for four values: a wide row's exp and sum took 6-8% less
+ * time at baseline and AVX2, 13-19% less at AVX-512 (bench/wide_row_sums.c; the runs in
  * bench/results/2026-12-02b-quads.txt).  The price is two float roundings per quad, each
  * at most 2^-24 of the quad's sum: for terms of one sign the sum's relative error gains
  * at most 2^-23, however long the row (the float64 lanes still add every quad), against

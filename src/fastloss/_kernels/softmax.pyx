@@ -612,9 +612,10 @@ cdef inline const floating* tile_dense(const Args* a, Py_ssize_t r0, Py_ssize_t 
 cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, Py_ssize_t C,
                           double* tail_sum, floating* n_at_max,
                           const fl_next_tile* nt) noexcept nogil:
-    """z_t becomes e = exp(z - m); tail_sum = the sum of e below 1 (in float64), n_at_max
-    the count of classes at the maximum (e == 1).  Meanwhile asks for the next tile's
-    memory (nt, see next_tile)."""
+    """z_t becomes e = exp(z - m); tail_sum = the sum of e below 1 (in float64; a float
+    tile adds each four classes' e in float first, narrow.h), n_at_max the count of classes
+    at the maximum (e == 1).  Meanwhile asks for the next tile's memory (nt, see
+    next_tile)."""
     cdef Py_ssize_t r, c, i
     cdef floating v, zero = 0, one = 1
     if floating is float:           # the same sums, kept in registers (narrow.h)
