@@ -90,7 +90,8 @@ def child(args) -> None:
             run = lambda: loss.value_and_grad(x, t, n_threads=args.threads, out=out)  # noqa: E731
         if half:
             bits = x.view(np.uint16)
-            floor = lambda: np.multiply(bits, 1, out=np.empty_like(bits))  # noqa: E731
+            bits_out = np.empty_like(bits)
+            floor = lambda: np.multiply(bits, 1, out=bits_out)  # noqa: E731
         elif t.shape == x.shape and t.dtype == x.dtype:
             floor = lambda: np.add(x, t, out=out)  # noqa: E731
         else:
