@@ -431,15 +431,22 @@ def test_trees_ab_smoke(tmp_path):
     assert bad.returncode != 0 and "holds a fastloss package" in bad.stderr
 
 
-def test_wide_row_sums_runs(tmp_path):
-    """bench/wide_row_sums.c builds from this checkout's kernel headers and runs (tiny):
-    a line per row width, and its two sums of each row agree (exit status 0)."""
+def _c_bench(name):
+    """(the bench/ C file, the kernel headers' folder, a C compiler), or skip: they exist
+    in a checkout with gcc or clang, not in an installed wheel."""
     import shutil
-    script = ROOT / "bench" / "wide_row_sums.c"
+    script = ROOT / "bench" / name
     kernels = ROOT / "src" / "fastloss" / "_kernels"
     cc = shutil.which("gcc") or shutil.which("clang")
     if not script.exists() or not (kernels / "lanes.h").exists() or cc is None:
         pytest.skip("needs a checkout (bench/, the kernel headers) and a C compiler")
+    return script, kernels, cc
+
+
+def test_wide_row_sums_runs(tmp_path):
+    """bench/wide_row_sums.c builds from this checkout's kernel headers and runs (tiny):
+    a line per row width, and its two sums of each row agree (exit status 0)."""
+    script, kernels, cc = _c_bench("wide_row_sums.c")
     exe = tmp_path / "wide_row_sums"
     build = subprocess.run([cc, "-O2", "-fopenmp-simd", f"-I{kernels}", str(script), "-o",
                             str(exe), "-lm"], capture_output=True, text=True)
@@ -453,12 +460,7 @@ def test_wide_row_sums_runs(tmp_path):
 def test_tile_sums_ab_runs(tmp_path):
     """bench/tile_sums_ab.c builds (this checkout's kernel headers as both trees) and runs
     (tiny): a line per class count, and the two sides' row sums agree (exit status 0)."""
-    import shutil
-    script = ROOT / "bench" / "tile_sums_ab.c"
-    kernels = ROOT / "src" / "fastloss" / "_kernels"
-    cc = shutil.which("gcc") or shutil.which("clang")
-    if not script.exists() or not (kernels / "narrow.h").exists() or cc is None:
-        pytest.skip("needs a checkout (bench/, the kernel headers) and a C compiler")
+    script, kernels, cc = _c_bench("tile_sums_ab.c")
     objs = []
     for side in ("1", "2"):
         obj = tmp_path / f"side{side}.o"

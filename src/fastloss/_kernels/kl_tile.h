@@ -137,6 +137,27 @@ FL_INLINE void fl_kl_v_f32(fl_v_f32 zv, fl_v_f32 tv, fl_v_f32 vm, fl_k_f32 k, fl
     *L = fl_vmaskz_sub_f32(nz, fl_vlog_f32(tv, tab), d);
 }
 
+/* One whole vector at z + o, t + o: e (stored at e + o unless e is NULL), A += t and
+ * B += t L in the double vectors A[0..1], B[0..1] (its low and high half); returns the T
+ * term (e less 1 in the lane of `top`). */
+FL_INLINE fl_v_f32 fl_kl_step_f32(const float* z, const float* t, float* e, ptrdiff_t o,
+                                  ptrdiff_t top, fl_v_f32 vm, fl_log_tables_f32 tab,
+                                  fl_v_f64* A, fl_v_f64* B)
+{
+    fl_v_f32 tv = fl_vload_f32(t + o), ev, eT, L;
+    fl_v_f64 tlo = fl_vlo_f64(tv), thi = fl_vhi_f64(tv);
+    fl_kl_v_f32(fl_vload_f32(z + o), tv, vm, fl_kall_f32(), fl_kbit_f32(top - o), tab, &ev,
+                &eT, &L);
+    if (e != NULL)
+        fl_vstore_f32(e + o, ev);
+    A[0] = fl_vadd_f64(A[0], tlo);
+    A[1] = fl_vadd_f64(A[1], thi);
+    /* exact products: the same as a multiply and an add */
+    B[0] = fl_vfma_f64(tlo, fl_vlo_f64(L), B[0]);
+    B[1] = fl_vfma_f64(thi, fl_vhi_f64(L), B[1]);
+    return eT;
+}
+
 /* Float vector j of each FL_LANES values holds lanes j W .. (j + 1) W, which are the
  * double vectors 2 j (its low half) and 2 j + 1 (its high half) of the running sums. */
 FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t n,
@@ -159,39 +180,18 @@ FL_INLINE void fl_kl_tile_f32(const float* z, const float* t, float m, ptrdiff_t
     for (; i + FL_QUAD <= n; i += FL_QUAD)
         for (int j = 0; j < FL_KL_VECTORS; j++) {
             fl_v_f32 q[4];
-            for (int u = 0; u < 4; u++) {
-                ptrdiff_t o = i + FL_LANES * u + W * j;
-                fl_v_f32 tv = fl_vload_f32(t + o);
-                fl_v_f64 tlo = fl_vlo_f64(tv), thi = fl_vhi_f64(tv);
-                fl_kl_v_f32(fl_vload_f32(z + o), tv, vm, fl_kall_f32(), fl_kbit_f32(top - o),
-                            tab, &ev, &q[u], &L);
-                if (e != NULL)
-                    fl_vstore_f32(e + o, ev);
-                Av[2 * j] = fl_vadd_f64(Av[2 * j], tlo);
-                Av[2 * j + 1] = fl_vadd_f64(Av[2 * j + 1], thi);
-                /* exact products: the same as a multiply and an add */
-                Bv[2 * j] = fl_vfma_f64(tlo, fl_vlo_f64(L), Bv[2 * j]);
-                Bv[2 * j + 1] = fl_vfma_f64(thi, fl_vhi_f64(L), Bv[2 * j + 1]);
-            }
+            for (int u = 0; u < 4; u++)
+                q[u] = fl_kl_step_f32(z, t, e, i + FL_LANES * u + W * j, top, vm, tab,
+                                      &Av[2 * j], &Bv[2 * j]);
             eT = fl_vadd_f32(fl_vadd_f32(q[0], q[1]), fl_vadd_f32(q[2], q[3]));
             Tv[2 * j] = fl_vadd_f64(Tv[2 * j], fl_vlo_f64(eT));
             Tv[2 * j + 1] = fl_vadd_f64(Tv[2 * j + 1], fl_vhi_f64(eT));
         }
     for (; i + FL_LANES <= n; i += FL_LANES)
         for (int j = 0; j < FL_KL_VECTORS; j++) {
-            ptrdiff_t o = i + W * j;
-            fl_v_f32 tv = fl_vload_f32(t + o);
-            fl_v_f64 tlo = fl_vlo_f64(tv), thi = fl_vhi_f64(tv);
-            fl_kl_v_f32(fl_vload_f32(z + o), tv, vm, fl_kall_f32(), fl_kbit_f32(top - o), tab,
-                        &ev, &eT, &L);
-            if (e != NULL)
-                fl_vstore_f32(e + o, ev);
+            eT = fl_kl_step_f32(z, t, e, i + W * j, top, vm, tab, &Av[2 * j], &Bv[2 * j]);
             Tv[2 * j] = fl_vadd_f64(Tv[2 * j], fl_vlo_f64(eT));
             Tv[2 * j + 1] = fl_vadd_f64(Tv[2 * j + 1], fl_vhi_f64(eT));
-            Av[2 * j] = fl_vadd_f64(Av[2 * j], tlo);
-            Av[2 * j + 1] = fl_vadd_f64(Av[2 * j + 1], thi);
-            Bv[2 * j] = fl_vfma_f64(tlo, fl_vlo_f64(L), Bv[2 * j]);
-            Bv[2 * j + 1] = fl_vfma_f64(thi, fl_vhi_f64(L), Bv[2 * j + 1]);
         }
     for (int j = 0; j < 2 * FL_KL_VECTORS; j++) {
         fl_vstore_f64(Ts + WD * j, Tv[j]);

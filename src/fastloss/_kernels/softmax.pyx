@@ -972,14 +972,16 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     cdef float* grads
     cdef Py_ssize_t r, C = a.n_cls, block = block_rows(C) * C
     cdef double total
+    cdef bint tiles
     if a.x_half or a.out_half:
         widened = a[0]
         rows = <float*>scratch + tile_values(a)
         if a.x_half:
             # wide rows ask memory for the half-precision rows of the next block as they
             # compute (wide_row's src and lead); narrow ones a row at a time here
+            tiles = use_tiles(a)
             for r in range(lo, hi):
-                if use_tiles(a):
+                if tiles:
                     fl_half_tile(<const uint16_t*>a.x.data + r * a.x.outer, 1, C,
                                  a.x_half, rows + (r - lo) * C)
                 else:
