@@ -162,23 +162,56 @@ def test_log1p_on_the_unit_interval(level, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_nonpos_is_exp_bit_for_bit(level, dtype, rng):
-    """The softmax's exp(z - max z): for x <= 0 (and NaN) exactly fl_exp's results, through
-    the subnormal range to zero, with a cheaper scaling; also a tile at a time."""
-    info = np.finfo(dtype)
-    lo = -110.0 if dtype == np.float32 else -750.0
-    x = np.concatenate([-np.abs(random_bits(dtype, 2_000_000, rng)),
-                        np.linspace(lo, 0, 2_000_001, dtype=dtype),
-                        np.array([0.0, -0.0, -np.inf, np.nan, -info.tiny,
-                                  -info.smallest_subnormal, -info.max], dtype=dtype)])
+    """The cheaper exp for x <= 0 (and NaN) of the pointwise losses: exactly fl_exp's
+    results, through the subnormal range to zero."""
+    x = nonpos_points(dtype, rng)
     got, want = run("exp_nonpos", x), run("exp", x)
     bits = np.uint32 if dtype == np.float32 else np.uint64
     number = ~np.isnan(x)
     np.testing.assert_array_equal(got[number].view(bits), want[number].view(bits))
     assert np.all(np.isnan(got[~number]))
-    tile = run("exp_n", x)                  # a tile at a time (AVX-512: vscalef)
-    np.testing.assert_array_equal(tile[number].view(bits), want[number].view(bits))
-    assert np.all(np.isnan(tile[~number]))
     with np.errstate(invalid="ignore"):                # signalling NaNs among the bits
         exact = np.exp(x.astype(np.float64))
     ok = number & (exact != 0)
     assert ulp_error(got[ok], exact[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)
+
+
+# the float tile exp's table at each level (vecmath.h): its own method where there is one
+EXP_TABLES = {"baseline": 0, "avx2": 8, "avx512": 16}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_exp_a_tile_and_a_value_at_a_time(level, dtype, rng):
+    """The softmax's exp(z - max z), a tile at a time ("exp_n", in vectors) and one value at
+    a time ("exp_tile", for the kernels' single values and leftover rows): the same bits,
+    within the bound through the subnormal range to zero.  float32 with AVX2 and AVX-512
+    uses a table (8 / 16 entries), elsewhere it is exp_nonpos's polynomial, bit for bit."""
+    table = _dispatch.probes().EXP_TABLE
+    if level in EXP_TABLES:
+        assert table == EXP_TABLES[level]
+    x = nonpos_points(dtype, rng)
+    tile, one = run("exp_n", x), run("exp_tile", x)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    number = ~np.isnan(x)
+    np.testing.assert_array_equal(tile[number].view(bits), one[number].view(bits))
+    assert np.all(np.isnan(tile[~number])) and np.all(np.isnan(one[~number]))
+    poly = run("exp_nonpos", x)
+    same = np.array_equal(tile[number].view(bits), poly[number].view(bits))
+    assert same == (dtype == np.float64 or table == 0)
+    with np.errstate(invalid="ignore"):
+        exact = np.exp(x.astype(np.float64))
+    ok = number & (exact != 0)
+    assert ulp_error(tile[ok], exact[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)
+    np.testing.assert_array_equal(tile[exact == 0], 0)      # -inf (and float64 below -745)
+    assert tile[x == 0].view(bits).tolist() == [np.array(1, dtype).view(bits)] * int(np.sum(x == 0))
+
+
+def nonpos_points(dtype, rng):
+    """x <= 0: random bit patterns (every exponent), a fine grid down past the underflow to
+    0, and the special values."""
+    info = np.finfo(dtype)
+    lo = -110.0 if dtype == np.float32 else -750.0
+    return np.concatenate([-np.abs(random_bits(dtype, 2_000_000, rng)),
+                           np.linspace(lo, 0, 2_000_001, dtype=dtype),
+                           np.array([0.0, -0.0, -np.inf, np.nan, -info.tiny,
+                                     -info.smallest_subnormal, -info.max], dtype=dtype)])

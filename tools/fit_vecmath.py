@@ -7,6 +7,9 @@ error of the function it approximates, rounded to the target precision:
 
 * exp:  exp(r) = 1 + r + r^2 q(r) on |r| <= ln(2)/2;   q(r) = (exp(r) - 1 - r) / r^2,
         degree 9 for float64, 4 for float32.
+* the softmax's float table exp (fl_exp_tile_f32): the same q on |r| <= ln(2)/2N, degree 2
+        for N = 8 (AVX2), 1 for N = 16 (AVX-512); and its tables (printed first): the bits
+        of 2^(j/N + 100) rounded to float, less j 2^(23 - log2 N).
 * log:  log(1 + f) = 2s + s z Q(z), s = f / (2 + f), z = s^2, on z <= ((sqrt2 - 1)/(sqrt2 + 1))^2;
         Q(z) = (2 atanh(s) / s - 2) / z, degree 6 for float64, 2 for float32.
 * the AVX-512 float log (fl_log_v16f): log1p(r) = r + r^2 P(r) on -1/32 <= r <= 1/16,
@@ -120,17 +123,37 @@ def log8_tables():
     return inv, hi, lo, r_lo, r_hi
 
 
+def exp_tables():
+    """fl_exp_tab_f32 for N = 8 and 16: entry j is the bits of 2^(j/N + 100), correctly
+    rounded to float, less j 2^(23 - log2 N) (vecmath.h adds k 2^(23 - log2 N))."""
+    tables = {}
+    for N, B in ((8, 3), (16, 4)):
+        entries = []
+        for j in range(N):
+            with mp.workprec(24):                       # float's precision: rounded once
+                v = +(mp.mpf(2) ** (mp.mpf(j) / N + 100))
+            bits = int(np.array(float(v), np.float32).view(np.uint32))
+            entries.append(bits - (j << (23 - B)))
+        tables[N] = entries
+    return tables
+
+
 def main():
     for name, values in zip(("inv", "hi", "lo"), log_tables()):
         print(f"fl_log_{name}_f32:", ", ".join(f"{v.hex()}f" for v in values))
     *tables8, r_lo, r_hi = log8_tables()
     for name, values in zip(("inv", "hi", "lo"), tables8):
         print(f"fl_log8_{name}_f32:", ", ".join(f"{v.hex()}f" for v in values))
+    for N, entries in exp_tables().items():
+        print(f"fl_exp_tab_f32, N = {N}:", ", ".join(f"0x{e:08x}u" for e in entries))
     half_ln2 = mp.log(2) / 2 * mp.mpf("1.0001")
     smax = (mp.sqrt(2) - 1) / (mp.sqrt(2) + 1)
     zmax = smax**2 * mp.mpf("1.0001")
     fits = [("exp, float64", q_exp, -half_ln2, half_ln2, 9, np.float64),
             ("exp, float32", q_exp, -half_ln2, half_ln2, 4, np.float32),
+            ("table exp, float32, N = 8", q_exp, -half_ln2 / 8, half_ln2 / 8, 2, np.float32),
+            ("table exp, float32, N = 16", q_exp, -half_ln2 / 16, half_ln2 / 16, 1,
+             np.float32),
             ("log, float64", q_log, mp.mpf(0), zmax, 6, np.float64),
             ("log, float32", q_log, mp.mpf(0), zmax, 2, np.float32),
             ("log1p tail of the float log, AVX-512", q_log1p, -mp.mpf(1) / 32 * mp.mpf("1.01"),

@@ -132,7 +132,7 @@ FL_INLINE void fl_kl_v_f32(fl_v_f32 zv, fl_v_f32 tv, fl_v_f32 vm, fl_k_f32 k, fl
 {
     fl_v_f32 d = zv - vm;
     fl_k_f32 nz = fl_kne0_f32(tv, k);
-    *e = fl_vmaskz_f32(k, fl_vexp_nonpos_f32(d));
+    *e = fl_vmaskz_f32(k, fl_vexp_tile_f32(d, fl_exp_tile_tab_f32()));
     *eT = fl_vmask_sub1_f32(topbit, *e);
     *L = fl_vmaskz_sub_f32(nz, fl_vlog_f32(tv, tab), d);
 }

@@ -3,7 +3,7 @@
  * classes as a (C, R) tile, tile[c * R + r]) that the tile loops do worse than registers.
  *
  *   fl_tile_exp_sums_f32(t, m, R, C, T, k, nt)
- *       in place: t[c R + r] = exp(t[c R + r] - m[r]) (vecmath.h's exp_nonpos), and per row
+ *       in place: t[c R + r] = exp(t[c R + r] - m[r]) (vecmath.h's tile exp), and per row
  *       T[r] = the float64 sum, in class order, of the e that are not 1 (each four classes
  *       first summed in float, (e0 + e1) + (e2 + e3), as lanes.h's quads), k[r] = how many
  *       are.
@@ -75,7 +75,7 @@ FL_INLINE void fl_tile_exp_sums_loop_f32(float* t, const float* m, ptrdiff_t R,
         for (ptrdiff_t r = r0; r < R; r++) {
             float b[4];
             for (int u = 0; u < 4; u++) {
-                float v = fl_exp_nonpos_f32(t[(c + u) * R + r] - m[r]);
+                float v = fl_exp_tile_f32(t[(c + u) * R + r] - m[r]);
                 t[(c + u) * R + r] = v;
                 b[u] = v == 1.0f ? 0.0f : v;
                 k[r] += v == 1.0f ? 1.0f : 0.0f;
@@ -86,7 +86,7 @@ FL_INLINE void fl_tile_exp_sums_loop_f32(float* t, const float* m, ptrdiff_t R,
     for (; c < C; c++) {
         fl_next_tile_share(nt, c, C);
         for (ptrdiff_t r = r0; r < R; r++) {
-            float v = fl_exp_nonpos_f32(t[c * R + r] - m[r]);
+            float v = fl_exp_tile_f32(t[c * R + r] - m[r]);
             t[c * R + r] = v;
             T[r] += v == 1.0f ? 0.0 : (double)v;
             k[r] += v == 1.0f ? 1.0f : 0.0f;
@@ -123,7 +123,7 @@ FL_INLINE void fl_tile_exp_dense_loop_f32(float* t, const float* w, const float*
 FL_INLINE fl_v_f32 fl_exp_below_f32(float* p, fl_v_f32 z, fl_v_f32 vm, fl_v_f32* k)
 {
     const fl_v_f32 one = fl_vset1_f32(1.0f);
-    fl_v_f32 v = fl_vexp_nonpos_f32(z - vm);
+    fl_v_f32 v = fl_vexp_tile_f32(z - vm, fl_exp_tile_tab_f32());
     fl_vi_f32 at1 = (fl_vi_f32)(v == one);                  /* all bits set where e == 1 */
     fl_vstore_f32(p, v);
     *k = *k + (fl_v_f32)(at1 & (fl_vi_f32)one);

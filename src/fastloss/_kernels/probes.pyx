@@ -11,9 +11,12 @@ cimport numpy as cnp
 from .blocks cimport (TILE, FL_LANES, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
                       NARROW_ROWS, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vmax_at, kl_tile,
                       fl_kl_tile_loops_f32, fl_kl_tile_loops_f64)
-from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
-                       vlog1p, vlog1p_unit)
+from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
+                       vlog_n_where_nonzero, vlog1p, vlog1p_unit)
 from .arrays cimport data_or_null
+
+cdef extern from "vecmath.h":
+    int FL_EXP_TABLE_N
 
 cnp.import_array()
 
@@ -24,6 +27,10 @@ LAYOUT = {"TILE": TILE, "LANES": FL_LANES, "BLOCK_MIN": BLOCK_MIN,
 
 
 # ------------------------------------------------------------- vector math, for tests ----
+
+#: Entries of the table of the softmax's float exp at this level (vecmath.h's tile exp: 8
+#: with AVX2, 16 with AVX-512), 0 where it is fl_exp_nonpos's polynomial.
+EXP_TABLE = FL_EXP_TABLE_N
 
 cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
@@ -46,13 +53,16 @@ cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noe
         vexp_shift_n(x, 0, n, out)
     elif fn == 7:
         vlog_n_where_nonzero(x, n, out)
+    elif fn == 8:
+        for i in range(n):
+            out[i] = vexp_tile(x[i])
     else:
         for i in range(n):
             out[i] = vlog1p_unit(x[i], one / (one + x[i]))
 
 
 MATH = {"exp": 0, "log": 1, "log1p": 2, "log1p_unit": 3, "exp_nonpos": 4, "log_n": 5,
-        "exp_n": 6, "log_nonzero": 7}
+        "exp_n": 6, "log_nonzero": 7, "exp_tile": 8}
 
 
 def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
@@ -60,7 +70,8 @@ def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
     the error bounds of every instruction-set level).  x, out: C-contiguous, same float
     dtype and size.  "log1p_unit" is log1p on [0, 1], "exp_nonpos" exp for x <= 0, and
     "log_n" and "exp_n" (x <= 0) work a tile at a time (vecmath.h), as does "log_nonzero",
-    the log of the KL targets (any value where x is 0)."""
+    the log of the KL targets (any value where x is 0); "exp_tile" is exp_n one value at a
+    time (x <= 0), the softmax's single exps."""
     cdef int fn = MATH[name]
     cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
     if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:

@@ -62,8 +62,8 @@ from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TI
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill, fl_half_tile, fl_half_widen, fl_half_store, fl_tile_exp_sums_f32,
                       fl_tile_exp_dense_f32, fl_next_tile, fl_next_tile_share)
-from .vecmath cimport (vexp, vexp_nonpos, vexp_shift_n, vlog, vlog_n, vlog_n_where_nonzero,
-                      vlog1p)
+from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
+                      vlog_n_where_nonzero, vlog1p)
 
 from .arrays cimport data_or_null, exact_in, exact_out
 from .entries cimport Rows, SoftmaxArgs as Args, FL_ENTRY_SOFTMAX
@@ -403,7 +403,7 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
     if a.kind == CE_INDEX:          # before e can overwrite z
         gap_y = m - z[y]
-        e_y = vexp_nonpos(-gap_y)
+        e_y = vexp_tile(-gap_y)     # as wide_sums's exp has it
         if cw != NULL:
             w_y = cw[y]
     wide_sums(a, z, trow, m, top, grow, ahead, ahead_size, &sums, scratch, mode)
@@ -628,7 +628,7 @@ cdef inline void tile_exp(floating* z_t, const floating* row_max, Py_ssize_t R, 
         fl_next_tile_share(nt, c, C)
         for r in range(R):
             i = c * R + r
-            v = vexp_nonpos(z_t[i] - row_max[r])
+            v = vexp_tile(z_t[i] - row_max[r])
             z_t[i] = v
             tail_sum[r] += zero if v == one else v
             n_at_max[r] += one if v == one else zero
@@ -721,6 +721,7 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
     cdef floating grad_factor[NARROW_ROWS]          # g_c = grad_factor e_c - ...
     cdef floating hess_factor[NARROW_ROWS]          # h_c = hess_factor p_c (1 - p_c)
     cdef floating gap_label[NARROW_ROWS]            # labels: m - z_y
+    cdef floating e_label[NARROW_ROWS]              # labels: e_y = exp(z_y - m)
     cdef floating w_label[NARROW_ROWS]              # labels: w_y
     cdef floating grad_label[NARROW_ROWS]           # labels: g_y and h_y, exactly
     cdef floating hess_label[NARROW_ROWS]
@@ -747,13 +748,22 @@ cdef inline double row_tile(const Args* a, Py_ssize_t r0, Py_ssize_t R, const fl
                              weight_sum, term_sum, tail_sum, n_at_max, &nt)
     # per-row losses and factors: one branch-free loop over rows
     if a.kind == CE_INDEX:
+        # e_y with the tile's bits (tile_exp's), from the gap rather than gathered; float:
+        # the tile exp in vectors (a loop of single table exps would turn into gathers)
+        for r in range(R):
+            e_label[r] = -gap_label[r]
+        if floating is float:
+            vexp_shift_n(&e_label[0], zero, R, &e_label[0])
+        else:
+            for r in range(R):
+                e_label[r] = vexp_tile(e_label[r])
         for r in range(R):
             row_scale[r] = zero if skip[r] else sw[r] * scale
         for r in range(R):
             row_loss[r] = sw[r] * finish_index(
                 <floating>tail_sum[r], n_at_max[r],
                 <floating>smooth_sum[r] if a.smoothing > 0 else zero, gap_label[r],
-                vexp_nonpos(-gap_label[r]),     # e_y, as in the tile, without a gather
+                e_label[r],
                 w_label[r], row_scale[r], <floating>a.smoothing, eps_c, <floating>a.cw_sum,
                 &f, &hf, &gy, &hy)
             row_loss[r] = zero if skip[r] else row_loss[r]

@@ -9,6 +9,7 @@ cdef extern from "vecmath.h" nogil:
     double fl_exp_f64(double x)
     float fl_exp_nonpos_f32(float x)
     double fl_exp_nonpos_f64(double x)
+    float fl_exp_tile_f32(float x)
     float fl_log_f32(float x)
     double fl_log_f64(double x)
     float fl_log1p_f32(float x)
@@ -37,6 +38,16 @@ cdef inline floating vexp_nonpos(floating x) noexcept nogil:
         return fl_exp_nonpos_f64(x)
 
 
+cdef inline floating vexp_tile(floating x) noexcept nogil:
+    """One value of vexp_shift_n's exp, bit for bit: exp(x) for x <= 0 or NaN.  float with
+    AVX2 or AVX-512: vecmath.h's table exp (other bits than vexp_nonpos); else
+    vexp_nonpos.  For the softmax's single values (e at the label) and leftover rows."""
+    if floating is float:
+        return fl_exp_tile_f32(x)
+    else:
+        return fl_exp_nonpos_f64(x)
+
+
 cdef inline floating vlog(floating x) noexcept nogil:
     if floating is float:
         return fl_log_f32(x)
@@ -46,8 +57,8 @@ cdef inline floating vlog(floating x) noexcept nogil:
 
 cdef inline void vexp_shift_n(const floating* z, floating m, Py_ssize_t n,
                               floating* out) noexcept nogil:
-    """out[i] = vexp_nonpos(z[i] - m) for a tile, z <= m: a softmax's exp (faster with
-    AVX-512, see vecmath.h); out may be z."""
+    """out[i] = vexp_tile(z[i] - m) for a tile, z <= m: a softmax's exp (in vectors with
+    AVX2 and AVX-512, see vecmath.h); out may be z."""
     if floating is float:
         fl_exp_shift_n_f32(z, m, n, out)
     else:
