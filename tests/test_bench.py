@@ -457,22 +457,43 @@ def test_wide_row_sums_runs(tmp_path):
     assert "quads / lanes" in proc.stdout
 
 
-def test_tile_sums_ab_runs(tmp_path):
-    """bench/tile_sums_ab.c builds (this checkout's kernel headers as both trees) and runs
-    (tiny): a line per class count, and the two sides' row sums agree (exit status 0)."""
-    script, kernels, cc = _c_bench("tile_sums_ab.c")
+def _run_ab(name, tmp_path, values):
+    """Build a two-tree bench/ C file with this checkout's kernel headers as both sides
+    (at the build's AVX2 flags where the CPU has them: the sides' table exp then runs) and
+    run it on `values` values; its output, after checking it exited 0 (the sides agree)."""
+    import fastloss._dispatch as dispatch
+    script, kernels, cc = _c_bench(name)
+    flags = ["-O2", "-fopenmp-simd", f"-I{kernels}"]
+    if "avx2" in dispatch.available():
+        flags += ["-mavx2", "-mfma", "-mf16c"]
     objs = []
     for side in ("1", "2"):
         obj = tmp_path / f"side{side}.o"
-        build = subprocess.run([cc, "-O2", "-fopenmp-simd", f"-I{kernels}", f"-DSIDE={side}",
-                                "-c", str(script), "-o", str(obj)], capture_output=True,
-                               text=True)
+        build = subprocess.run([cc, *flags, f"-DSIDE={side}", "-c", str(script), "-o",
+                                str(obj)], capture_output=True, text=True)
         assert build.returncode == 0, build.stderr
         objs.append(str(obj))
-    exe = tmp_path / "tile_sums_ab"
+    exe = tmp_path / name.removesuffix(".c")
     link = subprocess.run([cc, "-O2", str(script), *objs, "-o", str(exe), "-lm"],
                           capture_output=True, text=True)
     assert link.returncode == 0, link.stderr
-    proc = subprocess.run([str(exe), "100000"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([str(exe), str(values)], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert all(f"C = {c}," in proc.stdout for c in (10, 16, 32))
+    return proc.stdout
+
+
+def test_tile_sums_ab_runs(tmp_path):
+    """bench/tile_sums_ab.c builds (this checkout's kernel headers as both trees) and runs
+    (tiny): a line per class count, and the two sides' row sums agree (exit status 0)."""
+    out = _run_ab("tile_sums_ab.c", tmp_path, 100000)
+    assert all(f"C = {c}," in out for c in (10, 16, 32))
+
+
+def test_wide_rows_ab_runs(tmp_path):
+    """bench/wide_rows_ab.c likewise: the exp line and a line per row width, float32 and
+    bfloat16, and the two sides' exps and row sums agree (exit status 0)."""
+    out = _run_ab("wide_rows_ab.c", tmp_path, 200000)
+    assert "exp, 4096 values in L1" in out
+    assert "rows of 32000 classes" in out and "rows of  1000 classes" in out
+    assert out.count("bfloat16 / float32") == 2
