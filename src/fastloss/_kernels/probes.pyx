@@ -15,8 +15,17 @@ from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
                        vlog_n_where_nonzero, vlog1p, vlog1p_unit)
 from .arrays cimport data_or_null
 
-cdef extern from "vecmath.h":
+cdef extern from *:
+    """
+    #include "vecmath.h"
+    #if defined(FL_VECTOR_OPERATORS)
+    #define FL_PROBE_VECTOR_OPERATORS 1
+    #else
+    #define FL_PROBE_VECTOR_OPERATORS 0
+    #endif
+    """
     int FL_EXP_TABLE_N
+    int FL_PROBE_VECTOR_OPERATORS
 
 cnp.import_array()
 
@@ -29,8 +38,11 @@ LAYOUT = {"TILE": TILE, "LANES": FL_LANES, "BLOCK_MIN": BLOCK_MIN,
 # ------------------------------------------------------------- vector math, for tests ----
 
 #: Entries of the table of the softmax's float exp at this level (vecmath.h's tile exp: 8
-#: with AVX2, 16 with AVX-512), 0 where it is fl_exp_nonpos's polynomial.
+#: with AVX2, 16 with AVX-512), 0 where it is fl_exp_nonpos's polynomial; and whether the
+#: build has C operators on vector types (GCC, Clang; not MSVC, whose builds run the plain
+#: loops and so have no table).
 EXP_TABLE = FL_EXP_TABLE_N
+VECTOR_OPERATORS = bool(FL_PROBE_VECTOR_OPERATORS)
 
 cdef void apply_math(int fn, const floating* x, floating* out, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i

@@ -19,7 +19,7 @@
  *   returns fl_exp's results bit for bit (checked once for every float32 x <= 0; the
  *   tests sample both types).  The softmax's float exp a tile at a time (fl_exp_shift_n_f32)
  *   has a table method of its own with AVX2 and AVX-512 (fl_exp_tile_f32 below: <= 1.02
- *   ulp over every float32 x in [-104, 0]), and is fl_exp_nonpos's elsewhere.
+ *   ulp, checked once for every float32 x <= 0), and is fl_exp_nonpos's elsewhere.
  * The polynomial coefficients are minimax fits made by tools/fit_vecmath.py.
  *
  * Methods
@@ -414,8 +414,8 @@ FL_INLINE fl_v_f64 fl_vexp_nonpos_f64(fl_v_f64 x)
 #endif
 
 #if defined(FL_VECTOR_TAB8) || defined(FL_VECTOR_GETEXP)
-/* The softmax tiles' float exp with a table (FL_VECTOR_EXP_TABLE: AVX2 and AVX-512),
- * exp(x) for x <= 0 (or NaN), as fl_exp_nonpos_f32 takes it but with N = 2^B intervals
+/* The softmax tiles' float exp with a table (AVX2 and AVX-512; FL_EXP_TABLE_N says its
+ * size, 0 at other levels), exp(x) for x <= 0 (or NaN), as fl_exp_nonpos_f32 takes it but with N = 2^B intervals
  * per power of two, N = 8 (AVX2: one vpermps a lookup) or 16 (AVX-512):
  *     x = (k / N) ln2 + r, |r| <= ln2 / 2N  (ln2 / N split in two, k LN2HI / N exact),
  *     exp(x) = 2^(k / N) (1 + y),  y = r + r^2 q(r)  (minimax, degree 2 / 1:
@@ -426,16 +426,14 @@ FL_INLINE fl_v_f64 fl_vexp_nonpos_f64(fl_v_f64 x)
  *     the exponent, no shift right, no mask;
  *     exp(x) = (s + s y) 2^-100, one fma rounded in the normal range, and exact scaling
  *     but where the result is subnormal.
- * 20% less time than the polynomial exp before it on vectors in L1 (fl_exp_nonpos_f32's
- * method: operation for operation at AVX2, with scalef at AVX-512), on the 2-core Zen 5:
- * 0.165 against 0.204 ns per value at AVX2, 0.079 against 0.095 at AVX-512; a softmax
- * row's exp and sums, in C (bench/tile_sums_ab.c), 8-17% less.  Max
- * error over every float x in [-104, 0] (checked by hand in C): 0.93 ulp with N = 8,
- * 1.02 with 16 (fl_exp_nonpos_f32: 1.06).  Its results are not fl_exp's: fl_exp_tile_f32
+ * 17-20% less time than the polynomial exp before it on vectors in L1 (fl_exp_nonpos_f32's
+ * method: operation for operation at AVX2, with scalef at AVX-512), and a softmax row's
+ * exp and sums 8-17% less, on the 2-core Zen 5 at both levels (bench/wide_rows_ab.c,
+ * bench/tile_sums_ab.c).  Max error over every float x <= 0 (checked by hand in C): 0.93
+ * ulp with N = 8, 1.02 with 16 (fl_exp_nonpos_f32: 1.06).  Its results are not fl_exp's: fl_exp_tile_f32
  * below is the scalar twin, operation for operation, for the tile code's single values
  * and leftover rows; pointwise losses keep fl_exp (their scalar loops would turn a table
  * lookup into a gather). */
-#define FL_VECTOR_EXP_TABLE 1
 #if defined(FL_VECTOR_GETEXP)
 #define FL_EXP_TAB_B 4
 #define FL_EXP_TABLE_N 16
