@@ -99,6 +99,44 @@ def test_half_inputs_are_read_without_a_float32_copy(rng):
     assert _peak_bytes(lambda: fastloss.CrossEntropy()(logits, y)) < n
 
 
+def _result_bits(v):
+    """A result's bits: per-sample float32 values, or a reduction's Python float."""
+    a = np.atleast_1d(np.asarray(v))
+    return a.view(np.uint32 if a.dtype == np.float32 else np.uint64)
+
+
+@pytest.mark.parametrize("half", HALF_PARAMS)
+def test_long_half_rows_read_as_they_are_give_the_float32_bits(level, half, rng):
+    """Cross-entropy's value alone over rows of 16384 classes and more (an LLM's vocabulary)
+    reads the half-precision rows without a float32 copy (half.h, at avx2 and avx512):
+    every result is bit for bit the one of the same values in float32, and of
+    value_and_grad (which widens the rows), with sample and class weights, ignored and
+    wrong labels; around the 16384-class threshold, with rows that no vector width
+    divides."""
+    for C, n in ((16383, 3), (16384, 5), (20011, 6), (40000, 2)):
+        x = (rng.normal(size=(n, C)) * 4).astype(HALVES[half])
+        x[0, 5] = x[0, 9] = np.max(x[0]) + 1           # a tie at the maximum
+        x32 = x.astype(np.float32)
+        y = rng.integers(0, C, n)
+        y[0] = 9
+        y[-1] = -100                                    # ignored
+        w = rng.uniform(0, 2, n)
+        cw = rng.uniform(0.5, 2, C)
+        for loss in (fastloss.CrossEntropy(), fastloss.CrossEntropy(class_weight=cw)):
+            for reduction in ("none", "sum", "mean"):
+                got = _result_bits(loss(x, y, sample_weight=w, reduction=reduction))
+                want = _result_bits(loss(x32, y, sample_weight=w, reduction=reduction))
+                np.testing.assert_array_equal(got, want)
+                v, _ = loss.value_and_grad(x, y, sample_weight=w, reduction=reduction)
+                np.testing.assert_array_equal(_result_bits(v), got)
+        value, _, _ = _reference(fastloss.CrossEntropy(), x, y, None, "none")
+        assert_value(fastloss.CrossEntropy()(x, y, reduction="none"), value, np.float32)
+        bad = y.copy()
+        bad[1] = C
+        with pytest.raises(ValueError, match=rf"target\[1\] = {C} is not a class index"):
+            fastloss.CrossEntropy()(x, bad)
+
+
 @pytest.mark.parametrize("half", HALF_PARAMS)
 @pytest.mark.parametrize("layout", ["classes_last", "strided_rows", "classes_first",
                                     "probabilities"])

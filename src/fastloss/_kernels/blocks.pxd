@@ -312,6 +312,11 @@ cdef extern from "half.h" nogil:
                        float* out)
     void fl_half_store(const float* src, Py_ssize_t n, int kind, uint16_t* dst,
                        Py_ssize_t stride)
+    # long rows read without a float32 copy (rows of FL_HALF_WIDE_MIN classes or more; 0:
+    # never): fl_max_at_f32 and fl_exp_shift_n_f32 of the widened row, bit for bit
+    Py_ssize_t FL_HALF_WIDE_MIN
+    Py_ssize_t fl_half_max_at(const uint16_t* v, Py_ssize_t n, int kind, float* m)
+    void fl_half_exp_shift_n(const uint16_t* z, int kind, float m, Py_ssize_t n, float* out)
 
 
 cdef inline double vsum(const floating* v, Py_ssize_t n) noexcept nogil:

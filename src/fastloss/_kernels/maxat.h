@@ -16,7 +16,7 @@
  * than they save on rows of about a thousand values.) */
 #define FL_MAX_LANES 16
 #define FL_DEFINE_MAX_AT(NAME, T)                                                   \
-FL_INLINE ptrdiff_t NAME(const T* v, ptrdiff_t n, T* m_out)                          \
+FL_INLINE ptrdiff_t NAME(const T* v, ptrdiff_t n, T* m_out)                         \
 {                                                                                   \
     T lane[FL_MAX_LANES], m = -INFINITY;                                            \
     ptrdiff_t i = 0, full;                                                          \
@@ -54,44 +54,46 @@ FL_DEFINE_MAX_AT(fl_max_at_loop_f64, double)
  * it looks at one.  The plain loop folds its 16 lanes through memory and then searches
  * one lane element by element, which costs several times more on rows of about a
  * thousand values.  (Two maxima and one vector per branch took 0.15 ns per value on the
- * 2-core EPYC, AVX2, rows of 1000 floats in L2; this takes 0.094.) */
-#define FL_DEFINE_MAX_AT_REG(S, T)                                                  \
-FL_INLINE ptrdiff_t fl_max_at_##S(const T* v, ptrdiff_t n, T* m_out)                 \
+ * 2-core EPYC, AVX2, rows of 1000 floats in L2; this takes 0.094.)  NAME reads elements of
+ * type E, W at a time by LOAD (as vectors of S: half.h's rows of float16 and bfloat16 are
+ * read widened), and SMALL(v, n, m_out) takes rows shorter than a vector. */
+#define FL_DEFINE_MAX_AT_REG(NAME, E, S, T, LOAD, SMALL)                            \
+FL_INLINE ptrdiff_t NAME(const E* v, ptrdiff_t n, T* m_out)                         \
 {                                                                                   \
     const ptrdiff_t W = FL_W_##S;                                                   \
     fl_v_##S a, b, c, d, vm;                                                        \
     ptrdiff_t i;                                                                    \
     unsigned bits;                                                                  \
     if (n < W)                                                                      \
-        return fl_max_at_loop_##S(v, n, m_out);                                     \
-    a = fl_vmax_##S(fl_vload_##S(v), fl_vset1_##S(-INFINITY));    /* NaN skipped */ \
-    b = fl_vmax_##S(fl_vload_##S(v + n - W), a);                                    \
+        return SMALL(v, n, m_out);                                                  \
+    a = fl_vmax_##S(LOAD(v), fl_vset1_##S(-INFINITY));    /* NaN skipped */         \
+    b = fl_vmax_##S(LOAD(v + n - W), a);                                            \
     c = a;                                                                          \
     d = b;                                                                          \
     for (i = W; i + 4 * W <= n; i += 4 * W) {                                       \
-        a = fl_vmax_##S(fl_vload_##S(v + i), a);                                    \
-        b = fl_vmax_##S(fl_vload_##S(v + i + W), b);                                \
-        c = fl_vmax_##S(fl_vload_##S(v + i + 2 * W), c);                            \
-        d = fl_vmax_##S(fl_vload_##S(v + i + 3 * W), d);                            \
+        a = fl_vmax_##S(LOAD(v + i), a);                                            \
+        b = fl_vmax_##S(LOAD(v + i + W), b);                                        \
+        c = fl_vmax_##S(LOAD(v + i + 2 * W), c);                                    \
+        d = fl_vmax_##S(LOAD(v + i + 3 * W), d);                                    \
     }                                                                               \
     for (; i + W <= n; i += W)                                                      \
-        a = fl_vmax_##S(fl_vload_##S(v + i), a);                                    \
+        a = fl_vmax_##S(LOAD(v + i), a);                                            \
     *m_out = fl_vhmax_##S(fl_vmax_##S(fl_vmax_##S(a, b), fl_vmax_##S(c, d)));       \
     vm = fl_vset1_##S(*m_out);                                                      \
     for (i = 0; i + 4 * W <= n; i += 4 * W)                                         \
-        if ((fl_veq_bits_##S(fl_vload_##S(v + i), vm)                               \
-             | fl_veq_bits_##S(fl_vload_##S(v + i + W), vm)                         \
-             | fl_veq_bits_##S(fl_vload_##S(v + i + 2 * W), vm)                     \
-             | fl_veq_bits_##S(fl_vload_##S(v + i + 3 * W), vm)) != 0)              \
+        if ((fl_veq_bits_##S(LOAD(v + i), vm)                                       \
+             | fl_veq_bits_##S(LOAD(v + i + W), vm)                                 \
+             | fl_veq_bits_##S(LOAD(v + i + 2 * W), vm)                             \
+             | fl_veq_bits_##S(LOAD(v + i + 3 * W), vm)) != 0)                      \
             break;                                /* the first match is in these 4 W */ \
     for (; i + W <= n; i += W)                                                      \
-        if ((bits = fl_veq_bits_##S(fl_vload_##S(v + i), vm)) != 0)                 \
+        if ((bits = fl_veq_bits_##S(LOAD(v + i), vm)) != 0)                         \
             return i + fl_ctz(bits);                                                \
-    bits = fl_veq_bits_##S(fl_vload_##S(v + n - W), vm);                            \
+    bits = fl_veq_bits_##S(LOAD(v + n - W), vm);                                    \
     return bits != 0 ? n - W + fl_ctz(bits) : -1;                                   \
 }
-FL_DEFINE_MAX_AT_REG(f32, float)
-FL_DEFINE_MAX_AT_REG(f64, double)
+FL_DEFINE_MAX_AT_REG(fl_max_at_f32, float, f32, float, fl_vload_f32, fl_max_at_loop_f32)
+FL_DEFINE_MAX_AT_REG(fl_max_at_f64, double, f64, double, fl_vload_f64, fl_max_at_loop_f64)
 #else
 FL_INLINE ptrdiff_t fl_max_at_f32(const float* v, ptrdiff_t n, float* m_out)
 {

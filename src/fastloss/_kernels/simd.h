@@ -34,6 +34,8 @@
  *   fl_vload_f32_as_f64(p)            FL_W_f64 floats at p, as doubles
  *   fl_vlo_f64(v), fl_vhi_f64(v)      the low and high half of a float vector, as doubles
  *   fl_vsum_f64(v)                    the lanes of a double vector, added in a fixed tree
+ * half-precision data (uint16_t bits), widened exactly:
+ *   fl_vload_bf16_f32(p), fl_vload_f16_f32(p)   FL_W_f32 bfloat16 / float16 values at p
  * with GCC and Clang, fl_vi_f32 and fl_vu_f32: the float vector's lanes as 32-bit signed
  * and unsigned integers (C's operators; a cast to or from fl_v_f32 keeps the bits)
  * lane masks of float vectors (fl_k_f32: a k register, or a vector of all-ones lanes):

@@ -85,6 +85,17 @@ FL_INLINE unsigned fl_veq_bits_f64(fl_v_f64 a, fl_v_f64 b)
 FL_INLINE float fl_vhmax_f32(fl_v_f32 v) { return fl_hmax8_f32(v); }
 FL_INLINE double fl_vhmax_f64(fl_v_f64 v) { return fl_hmax4_f64(v); }
 
+/* ---- half-precision data: bfloat16 shifted into place, float16 by F16C */
+FL_INLINE fl_v_f32 fl_vload_bf16_f32(const uint16_t* p)
+{
+    __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i*)p));
+    return _mm256_castsi256_ps(_mm256_slli_epi32(u, 16));
+}
+FL_INLINE fl_v_f32 fl_vload_f16_f32(const uint16_t* p)
+{
+    return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i*)p));
+}
+
 /* ---- float64 sums of float data */
 FL_INLINE fl_v_f64 fl_vload_f32_as_f64(const float* p) { return _mm256_cvtps_pd(_mm_loadu_ps(p)); }
 FL_INLINE fl_v_f64 fl_vlo_f64(fl_v_f32 v) { return _mm256_cvtps_pd(_mm256_castps256_ps128(v)); }

@@ -74,6 +74,17 @@ FL_INLINE double fl_vhmax_f64(fl_v_f64 v)
     return fl_hmax4_f64(_mm256_max_pd(_mm512_castpd512_pd256(v), _mm512_extractf64x4_pd(v, 1)));
 }
 
+/* ---- half-precision data: bfloat16 shifted into place, float16 by F16C's AVX-512 form */
+FL_INLINE fl_v_f32 fl_vload_bf16_f32(const uint16_t* p)
+{
+    __m512i u = _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i*)p));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(u, 16));
+}
+FL_INLINE fl_v_f32 fl_vload_f16_f32(const uint16_t* p)
+{
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i*)p));
+}
+
 /* ---- float64 sums of float data */
 FL_INLINE fl_v_f64 fl_vload_f32_as_f64(const float* p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
 FL_INLINE fl_v_f64 fl_vlo_f64(fl_v_f32 v) { return _mm512_cvtps_pd(_mm512_castps512_ps256(v)); }

@@ -60,7 +60,8 @@ from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TI
                       fl_lanes_zero, fl_lanes_total, lanes_add, lanes_add_quads, kl_tile,
                       fl_prefetch,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
-                      fill, fl_half_tile, fl_half_widen, fl_half_store, fl_tile_exp_sums_f32,
+                      fill, fl_half_tile, fl_half_widen, fl_half_store, FL_HALF_WIDE_MIN,
+                      fl_half_max_at, fl_half_exp_shift_n, fl_tile_exp_sums_f32,
                       fl_tile_exp_dense_f32, fl_next_tile, fl_next_tile_share)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
                       vlog_n_where_nonzero, vlog1p)
@@ -255,13 +256,15 @@ cdef struct WideSums:
     double D                    # labels with smoothing: sum of w_c (m - z_c)
 
 
-cdef inline void wide_sums(const Args* a, const floating* z, const floating* trow,
-                           floating m, Py_ssize_t top, floating* e_row, const char* ahead,
-                           Py_ssize_t ahead_size, WideSums* sums, floating* scratch,
-                           Mode mode) noexcept nogil:
+cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
+                           const floating* trow, floating m, Py_ssize_t top,
+                           floating* e_row, const char* ahead, Py_ssize_t ahead_size,
+                           WideSums* sums, floating* scratch, Mode mode) noexcept nogil:
     """Pass 2 over a row, a chunk of `chunk` classes (WIDE_CHUNK_BYTES) at a time:
     e = exp(z - m) into e_row (NULL: value only) and the row sums.  e_row may be z itself
-    (labels only): each chunk reads all it needs of z before e overwrites it.  scratch:
+    (labels only): each chunk reads all it needs of z before e overwrites it.  hz: the row
+    in half precision (a.x_half) in place of z, or NULL (a long row's value alone with
+    labels and no smoothing: the exp is all this pass reads, see softmax_block).  scratch:
     4 chunks of values.  ahead: a row of the input to ask memory for, ahead_size bytes
     per class (wide_row), or NULL."""
     cdef Py_ssize_t C = a.n_cls
@@ -314,7 +317,13 @@ cdef inline void wide_sums(const Args* a, const floating* z, const floating* tro
             lanes_add(Al, av, n)
             lanes_add(Bl, terms, n)
         e = ebuf if Mode is value_only else e_row + c0
-        vexp_shift_n(z + c0, m, n, e)
+        if floating is float:
+            if hz != NULL:
+                fl_half_exp_shift_n(hz + c0, a.x_half, m, n, e)
+            else:
+                vexp_shift_n(z + c0, m, n, e)
+        else:
+            vexp_shift_n(z + c0, m, n, e)
         if c0 <= top < c0 + n:      # T = S - 1 exactly: e - 1 is 0 (or NaN, and stays NaN)
             e[top - c0] -= one
             lanes_add_quads(Tl, e, n)
@@ -387,26 +396,36 @@ cdef double wide_row(const Args* a, Py_ssize_t r, floating sw_r, Py_ssize_t* fla
     cdef floating* scratch = <floating*>scratch_mem
     cdef WideSums sums
     cdef Py_ssize_t top, c
-    cdef floating m, gap_y = 0, e_y = 0, w_y = 1, one = 1
+    cdef floating m, z_y = 0, gap_y = 0, e_y = 0, w_y = 1, one = 1
     cdef floating row_scale = <floating>(sw_r * a.scale)
     cdef floating eps_c = <floating>(a.smoothing / C)
     cdef floating l, grad_factor = 0, hess_factor = 0, grad_y = 0, hess_y = 0
     cdef long long y = 0
     cdef const char* ahead = NULL
     cdef Py_ssize_t ahead_size = 2 if src.x_half else sizeof(floating)
+    cdef const uint16_t* hz = NULL  # the row in half precision, read as it is
     if r + lead < src.n_rows:
         ahead = <const char*>src.x.data + row_at(&src.x, r + lead) * ahead_size
     if not open_row(a, r, &grow, &hrow, &y, flag, mode):
         return 0
     if a.kind != CE_INDEX:
         trow = <const floating*>a.t.data + row_at(&a.t, r)
-    top = vmax_at(z, C, &m)         # m and a class there: its e is 1, left out of T
-    if a.kind == CE_INDEX:          # before e can overwrite z
-        gap_y = m - z[y]
+    # m and a class there (its e is 1, left out of T); z_y before e can overwrite z
+    if floating is float:
+        if a.x_half:                # softmax_block's long rows: no float32 copy
+            hz = <const uint16_t*>a.x.data + row_at(&a.x, r)
+            top = fl_half_max_at(hz, C, a.x_half, &m)
+            fl_half_widen(hz + y, 1, 1, a.x_half, &z_y)
+    if hz == NULL:
+        top = vmax_at(z, C, &m)
+        if a.kind == CE_INDEX:
+            z_y = z[y]
+    if a.kind == CE_INDEX:
+        gap_y = m - z_y
         e_y = vexp_tile(-gap_y)     # as wide_sums's exp has it
         if cw != NULL:
             w_y = cw[y]
-    wide_sums(a, z, trow, m, top, grow, ahead, ahead_size, &sums, scratch, mode)
+    wide_sums(a, z, hz, trow, m, top, grow, ahead, ahead_size, &sums, scratch, mode)
     if a.kind == CE_INDEX:
         l = finish_index(<floating>sums.T, one, <floating>sums.D, gap_y, e_y, w_y, row_scale,
                          <floating>a.smoothing, eps_c, <floating>a.cw_sum, &grad_factor,
@@ -983,8 +1002,11 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     cdef Py_ssize_t r, C = a.n_cls, block = block_rows(C) * C
     cdef double total
     cdef bint tiles
+    if half_rows_as_they_are(a):
+        return run_mode(a, lo, hi, flag, <float*>scratch, a, 1)
     if a.x_half or a.out_half:
         widened = a[0]
+        widened.x_half = 0          # the rows it reads are float32 (widened), or no half
         rows = <float*>scratch + tile_values(a)
         if a.x_half:
             # wide rows ask memory for the half-precision rows of the next block as they
@@ -1022,6 +1044,16 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     if a.float32:
         return run_mode(a, lo, hi, flag, <float*>scratch, a, 1)
     return run_mode(a, lo, hi, flag, <double*>scratch, a, 1)
+
+
+cdef inline bint half_rows_as_they_are(const Args* a) noexcept nogil:
+    """Whether the rows of a half-precision call are read as they are (wide_row's hz), not
+    widened into scratch first: long rows (FL_HALF_WIDE_MIN classes or more; half.h says
+    when that is faster) whose value alone is asked for, with class labels and no
+    smoothing, so that the exp of z is all that wide_sums reads of a row."""
+    return (a.x_half != 0 and FL_HALF_WIDE_MIN > 0 and a.n_cls >= FL_HALF_WIDE_MIN
+            and a.mode == VALUE and a.kind == CE_INDEX and a.smoothing == 0
+            and not use_tiles(a))
 
 
 cdef inline size_t tile_values(const Args* a) noexcept nogil:
