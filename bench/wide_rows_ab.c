@@ -6,8 +6,10 @@
  *
  *   exp        fl_exp_shift_n_f32 over 4096 values in L1 (the exp alone);
  *   rows       rows of 32000 and of 1000 float32 classes that stay in L2;
- *   bfloat16   the same rows from bfloat16, widened to float32 first (softmax_block's
- *              order for half-precision rows), then the row's passes.
+ *   bfloat16   the same rows from bfloat16, as the tree's kernel reads them: widened to
+ *              float32 first (softmax_block's copy), or, in a tree whose half.h reads long
+ *              rows as they are (FL_HALF_WIDE_MIN), rows that long read 2 bytes a value
+ *              in each pass (the value alone with labels: this row's passes).
  *
  * Build each tree's side with its own headers and the level flags of
  * src/fastloss/_build.py, then link both (BASE: the other tree, e.g. from
@@ -59,6 +61,22 @@ double FL_NAME(SIDE, side_row_)(const float* z, ptrdiff_t n)
 
 double FL_NAME(SIDE, side_half_row_)(const uint16_t* h, ptrdiff_t n, float* widened)
 {
+#if defined(FL_HALF_WIDE_MIN)           /* a tree that reads long rows as they are */
+    if (FL_HALF_WIDE_MIN > 0 && n >= FL_HALF_WIDE_MIN) {
+        float m, buf[CHUNK];
+        double lanes[FL_LANES];
+        ptrdiff_t top = fl_half_max_at(h, n, FL_HALF_BF16, &m);
+        fl_lanes_zero(lanes);
+        for (ptrdiff_t c0 = 0; c0 < n; c0 += CHUNK) {
+            ptrdiff_t k = n - c0 < CHUNK ? n - c0 : CHUNK;
+            fl_half_exp_shift_n(h + c0, FL_HALF_BF16, m, k, buf);
+            if (c0 <= top && top < c0 + k)
+                buf[top - c0] -= 1.0f;
+            fl_lanes_add_quads_f32(lanes, buf, k);
+        }
+        return fl_lanes_total(lanes);
+    }
+#endif
     fl_half_widen(h, 1, n, FL_HALF_BF16, widened);
     return FL_NAME(SIDE, side_row_)(widened, n);
 }

@@ -263,8 +263,9 @@ cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
     """Pass 2 over a row, a chunk of `chunk` classes (WIDE_CHUNK_BYTES) at a time:
     e = exp(z - m) into e_row (NULL: value only) and the row sums.  e_row may be z itself
     (labels only): each chunk reads all it needs of z before e overwrites it.  hz: the row
-    in half precision (a.x_half) in place of z, or NULL (a long row's value alone with
-    labels and no smoothing: the exp is all this pass reads, see softmax_block).  scratch:
+    in half precision (a.x_half), read in place of z, or NULL: only for a long row's value
+    alone with labels and no smoothing (softmax_block), where the exp is all this pass
+    reads of the row.  scratch:
     4 chunks of values.  ahead: a row of the input to ask memory for, ahead_size bytes
     per class (wide_row), or NULL."""
     cdef Py_ssize_t C = a.n_cls
