@@ -9,7 +9,7 @@
  *   bfloat16   the same rows from bfloat16, as the tree's kernel reads them: widened to
  *              float32 first (softmax_block's copy), or, in a tree whose half.h reads long
  *              rows as they are (FL_HALF_WIDE_MIN), rows that long read 2 bytes a value
- *              in each pass (the value alone with labels: this row's passes).
+ *              in each pass (labels, the value alone: this row's passes).
  *
  * Build each tree's side with its own headers and the level flags of
  * src/fastloss/_build.py, then link both (BASE: the other tree, e.g. from

@@ -107,12 +107,13 @@ def _result_bits(v):
 
 @pytest.mark.parametrize("half", HALF_PARAMS)
 def test_long_half_rows_read_as_they_are_give_the_float32_bits(level, half, rng):
-    """Cross-entropy's value alone over rows of 16384 classes and more (an LLM's vocabulary)
+    """Cross-entropy with labels over rows of 16384 classes and more (an LLM's vocabulary)
     reads the half-precision rows without a float32 copy (half.h, at avx2 and avx512):
-    every result is bit for bit the one of the same values in float32, and of
-    value_and_grad (which widens the rows), with sample and class weights, ignored and
-    wrong labels; around the 16384-class threshold, with rows that no vector width
-    divides."""
+    values, gradients and Hessians are bit for bit those of the same values in float32
+    (the gradient in the input's dtype: float32's, rounded), with sample and class
+    weights, ignored and wrong labels; around the 16384-class threshold, with rows that no
+    vector width divides.  (With label smoothing the rows are widened first: also
+    float32's bits.)"""
     for C, n in ((16383, 3), (16384, 5), (20011, 6), (40000, 2)):
         x = (rng.normal(size=(n, C)) * 4).astype(HALVES[half])
         x[0, 5] = x[0, 9] = np.max(x[0]) + 1           # a tie at the maximum
@@ -127,8 +128,22 @@ def test_long_half_rows_read_as_they_are_give_the_float32_bits(level, half, rng)
                 got = _result_bits(loss(x, y, sample_weight=w, reduction=reduction))
                 want = _result_bits(loss(x32, y, sample_weight=w, reduction=reduction))
                 np.testing.assert_array_equal(got, want)
-                v, _ = loss.value_and_grad(x, y, sample_weight=w, reduction=reduction)
+                v, g = loss.value_and_grad(x, y, sample_weight=w, reduction=reduction)
+                v32, g32 = loss.value_and_grad(x32, y, sample_weight=w, reduction=reduction)
                 np.testing.assert_array_equal(_result_bits(v), got)
+                np.testing.assert_array_equal(g.view(np.uint32), g32.view(np.uint32))
+            g, h = loss.grad_hess(x, y, sample_weight=w)
+            g32, h32 = loss.grad_hess(x32, y, sample_weight=w)
+            np.testing.assert_array_equal(g.view(np.uint32), g32.view(np.uint32))
+            np.testing.assert_array_equal(h.view(np.uint32), h32.view(np.uint32))
+            out = np.empty(x.shape, HALVES[half])           # the gradient in the input's dtype
+            loss.value_and_grad(x, y, sample_weight=w, out=out)
+            _, g32 = loss.value_and_grad(x32, y, sample_weight=w)
+            np.testing.assert_array_equal(out.view(np.uint16),
+                                          g32.astype(HALVES[half]).view(np.uint16))
+        smooth = fastloss.CrossEntropy(label_smoothing=0.1)
+        np.testing.assert_array_equal(_result_bits(smooth(x, y, reduction="none")),
+                                      _result_bits(smooth(x32, y, reduction="none")))
         value, _, _ = _reference(fastloss.CrossEntropy(), x, y, None, "none")
         assert_value(fastloss.CrossEntropy()(x, y, reduction="none"), value, np.float32)
         bad = y.copy()

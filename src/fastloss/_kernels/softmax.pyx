@@ -263,9 +263,9 @@ cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
     """Pass 2 over a row, a chunk of `chunk` classes (WIDE_CHUNK_BYTES) at a time:
     e = exp(z - m) into e_row (NULL: value only) and the row sums.  e_row may be z itself
     (labels only): each chunk reads all it needs of z before e overwrites it.  hz: the row
-    in half precision (a.x_half), read in place of z, or NULL: only for a long row's value
-    alone with labels and no smoothing (softmax_block), where the exp is all this pass
-    reads of the row.  scratch:
+    in half precision (a.x_half), read in place of z, or NULL: only for long rows with
+    labels and no smoothing (softmax_block's half_rows_as_they_are), where the exp is all
+    this pass reads of the row.  scratch:
     4 chunks of values.  ahead: a row of the input to ask memory for, ahead_size bytes
     per class (wide_row), or NULL."""
     cdef Py_ssize_t C = a.n_cls
@@ -1003,13 +1003,12 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     cdef Py_ssize_t r, C = a.n_cls, block = block_rows(C) * C
     cdef double total
     cdef bint tiles
-    if half_rows_as_they_are(a):
-        return run_mode(a, lo, hi, flag, <float*>scratch, a, 1)
+    cdef bint widen = a.x_half and not half_rows_as_they_are(a)
     if a.x_half or a.out_half:
-        widened = a[0]
-        widened.x_half = 0          # the rows it reads are float32 (widened), or no half
+        widened = a[0]              # x_half stays set where rows are read as they are
         rows = <float*>scratch + tile_values(a)
-        if a.x_half:
+        if widen:
+            widened.x_half = 0      # the rows it reads are float32
             # wide rows ask memory for the half-precision rows of the next block as they
             # compute (wide_row's src and lead); narrow ones a row at a time here
             tiles = use_tiles(a)
@@ -1033,7 +1032,7 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
             if a.hess != NULL:
                 widened.hess = <void*>(grads + block - lo * C)
         total = run_mode(&widened, lo, hi, flag, <float*>scratch, a,
-                         hi - lo if a.x_half else 1)
+                         hi - lo if widen else 1)
         if a.out_half and a.g.data != NULL:
             for r in range(lo, hi):
                 fl_half_store(grads + (r - lo) * C, C, a.out_half,
@@ -1050,11 +1049,11 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
 cdef inline bint half_rows_as_they_are(const Args* a) noexcept nogil:
     """Whether the rows of a half-precision call are read as they are (wide_row's hz), not
     widened into scratch first: long rows (FL_HALF_WIDE_MIN classes or more; half.h says
-    when that is faster) whose value alone is asked for, with class labels and no
-    smoothing, so that the exp of z is all that wide_sums reads of a row."""
+    when that is faster) with class labels and no smoothing, so that their max, z_y and
+    the exp of z are all that wide_row reads of them (the gradient and Hessian are formed
+    from e in their own rows)."""
     return (a.x_half != 0 and FL_HALF_WIDE_MIN > 0 and a.n_cls >= FL_HALF_WIDE_MIN
-            and a.mode == VALUE and a.kind == CE_INDEX and a.smoothing == 0
-            and not use_tiles(a))
+            and a.kind == CE_INDEX and a.smoothing == 0 and not use_tiles(a))
 
 
 cdef inline size_t tile_values(const Args* a) noexcept nogil:
