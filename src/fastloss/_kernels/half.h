@@ -91,15 +91,15 @@ FL_INLINE void fl_half_tile(const uint16_t* src, ptrdiff_t stride, ptrdiff_t n, 
 /* ---- long rows read in half precision without a float32 copy: the softmax's wide rows
  * of FL_HALF_WIDE_MIN classes or more with class labels and no smoothing (softmax.pyx's
  * half_rows_as_they_are; every other half-precision row is widened into the thread's
- * scratch first).  fl_half_max_at is fl_max_at_f32 and fl_half_exp_shift_n fl_exp_shift_n_f32 of the
- * widened row, bit for bit (widening is exact; the same reduction order, the same exp),
- * each widening its vectors as it loads them.  Each pass then reads 2 bytes a value where
- * the copy wrote 4 and two passes read 4: rows of 16384 to 128000 bfloat16 classes took
- * 1-18% less time on the 2-core Zen 5 at avx2 and 7-21% less at avx512 (a row in C, one
- * process), where rows of 1000 to 8192 classes took more (the copy stays in L1 or L2 there
- * and the widening is done once, not in each pass).  Without a vector layer the copy
- * stays: FL_HALF_WIDE_MIN is 0, and the plain functions below only keep those builds
- * whole. */
+ * scratch first).  fl_half_max_at is fl_max_at_f32 and fl_half_exp_shift_n is
+ * fl_exp_shift_n_f32 of the widened row, bit for bit (widening is exact; the same
+ * reduction order, the same exp), each widening its vectors as it loads them.  Each pass
+ * then reads 2 bytes a value where the copy wrote 4 and two passes read 4: rows of 16384
+ * to 128000 bfloat16 classes took 1-18% less time on the 2-core Zen 5 at avx2 and 7-21%
+ * less at avx512 (a row in C, one process), where rows of 1000 to 8192 classes took more
+ * (the copy stays in L1 or L2 there and the widening is done once, not in each pass).
+ * Without a vector layer the copy stays: FL_HALF_WIDE_MIN is 0, and the plain functions
+ * below only keep those builds whole. */
 #if defined(FL_VECTOR_EXP)
 #define FL_HALF_WIDE_MIN 16384
 
