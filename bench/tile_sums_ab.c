@@ -35,20 +35,13 @@ void FL_NAME(SIDE, side_dense_)(float* t, const float* w, const float* lam, cons
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include "bench_clock.h"
 
 typedef void sums_fn(float*, const float*, ptrdiff_t, ptrdiff_t, double*, float*);
 typedef void dense_fn(float*, const float*, const float*, const float*, ptrdiff_t, ptrdiff_t,
                       double*, float*, double*, double*);
 sums_fn side_sums_1, side_sums_2;
 dense_fn side_dense_1, side_dense_2;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 enum { R = 64, MAX_C = 32 };
 static float z[MAX_C * R], t[MAX_C * R], w[MAX_C * R], lam[MAX_C * R], m[R], k[R];

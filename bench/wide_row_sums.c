@@ -15,39 +15,17 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
-#include "simd.h"
-#include "vecmath.h"
-#include "lanes.h"
-#include "maxat.h"
+#include "bench_clock.h"
+#include "wide_row.h"
 
-#define CHUNK 512
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
+BENCH_DEFINE_ROW_T(row_t, float, fl_exp_shift_n_f32)
 
 static double row_sum(const float* z, int n, int quads)
 {
-    float m, buf[CHUNK];
-    double lanes[FL_LANES];
+    float m;
     ptrdiff_t top = fl_max_at_f32(z, n, &m);
-    fl_lanes_zero(lanes);
-    for (int c0 = 0; c0 < n; c0 += CHUNK) {
-        int k = n - c0 < CHUNK ? n - c0 : CHUNK;
-        fl_exp_shift_n_f32(z + c0, m, k, buf);
-        if (c0 <= top && top < c0 + k)
-            buf[top - c0] -= 1.0f;                  /* T = S - 1, as the kernel's */
-        if (quads)
-            fl_lanes_add_quads_f32(lanes, buf, k);
-        else
-            fl_lanes_add_f32(lanes, buf, k);
-    }
-    return fl_lanes_total(lanes);
+    return row_t(z, n, top, m, quads);
 }
 
 int main(int argc, char** argv)

@@ -27,13 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHUNK 512                   /* float32 classes per chunk (WIDE_CHUNK_BYTES) */
-
 #if defined(SIDE)
-#include "simd.h"
-#include "vecmath.h"
-#include "lanes.h"
-#include "maxat.h"
+#include "wide_row.h"
 #include "half.h"
 #define FL_PASTE(a, b) a##b
 #define FL_NAME(side, what) FL_PASTE(what, side)
@@ -43,38 +38,27 @@ void FL_NAME(SIDE, side_exp_)(const float* z, ptrdiff_t n, float* out)
     fl_exp_shift_n_f32(z, 0.5f, n, out);
 }
 
+BENCH_DEFINE_ROW_T(row_t, float, fl_exp_shift_n_f32)
+
 double FL_NAME(SIDE, side_row_)(const float* z, ptrdiff_t n)
 {
-    float m, buf[CHUNK];
-    double lanes[FL_LANES];
+    float m;
     ptrdiff_t top = fl_max_at_f32(z, n, &m);
-    fl_lanes_zero(lanes);
-    for (ptrdiff_t c0 = 0; c0 < n; c0 += CHUNK) {
-        ptrdiff_t k = n - c0 < CHUNK ? n - c0 : CHUNK;
-        fl_exp_shift_n_f32(z + c0, m, k, buf);
-        if (c0 <= top && top < c0 + k)
-            buf[top - c0] -= 1.0f;                  /* T = S - 1, as the kernel's */
-        fl_lanes_add_quads_f32(lanes, buf, k);
-    }
-    return fl_lanes_total(lanes);
+    return row_t(z, n, top, m, 1);
 }
+
+#if defined(FL_HALF_WIDE_MIN)           /* a tree that reads long rows as they are */
+#define HALF_EXP(z, m, k, buf) fl_half_exp_shift_n(z, FL_HALF_BF16, m, k, buf)
+BENCH_DEFINE_ROW_T(half_row_t, uint16_t, HALF_EXP)
+#endif
 
 double FL_NAME(SIDE, side_half_row_)(const uint16_t* h, ptrdiff_t n, float* widened)
 {
 #if defined(FL_HALF_WIDE_MIN)           /* a tree that reads long rows as they are */
     if (FL_HALF_WIDE_MIN > 0 && n >= FL_HALF_WIDE_MIN) {
-        float m, buf[CHUNK];
-        double lanes[FL_LANES];
+        float m;
         ptrdiff_t top = fl_half_max_at(h, n, FL_HALF_BF16, &m);
-        fl_lanes_zero(lanes);
-        for (ptrdiff_t c0 = 0; c0 < n; c0 += CHUNK) {
-            ptrdiff_t k = n - c0 < CHUNK ? n - c0 : CHUNK;
-            fl_half_exp_shift_n(h + c0, FL_HALF_BF16, m, k, buf);
-            if (c0 <= top && top < c0 + k)
-                buf[top - c0] -= 1.0f;
-            fl_lanes_add_quads_f32(lanes, buf, k);
-        }
-        return fl_lanes_total(lanes);
+        return half_row_t(h, n, top, m, 1);
     }
 #endif
     fl_half_widen(h, 1, n, FL_HALF_BF16, widened);
@@ -85,7 +69,8 @@ double FL_NAME(SIDE, side_half_row_)(const uint16_t* h, ptrdiff_t n, float* wide
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+
+#include "bench_clock.h"
 
 typedef void exp_fn(const float*, ptrdiff_t, float*);
 typedef double row_fn(const float*, ptrdiff_t);
@@ -93,13 +78,6 @@ typedef double half_row_fn(const uint16_t*, ptrdiff_t, float*);
 exp_fn side_exp_1, side_exp_2;
 row_fn side_row_1, side_row_2;
 half_row_fn side_half_row_1, side_half_row_2;
-
-static double now(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec + 1e-9 * t.tv_nsec;
-}
 
 enum { ROWS = 4, MAX_C = 32000, L1_VALUES = 4096 };
 

@@ -1003,7 +1003,7 @@ cdef double softmax_block(const void* args, Py_ssize_t lo, Py_ssize_t hi,
     cdef Py_ssize_t r, C = a.n_cls, block = block_rows(C) * C
     cdef double total
     cdef bint tiles
-    cdef bint widen = a.x_half and not half_rows_as_they_are(a)
+    cdef bint widen = widens_rows(a)
     if a.x_half or a.out_half:
         widened = a[0]              # x_half stays set where rows are read as they are
         rows = <float*>scratch + tile_values(a)
@@ -1056,6 +1056,12 @@ cdef inline bint half_rows_as_they_are(const Args* a) noexcept nogil:
             and a.kind == CE_INDEX and a.smoothing == 0 and not use_tiles(a))
 
 
+cdef inline bint widens_rows(const Args* a) noexcept nogil:
+    """Whether softmax_block widens the call's rows into scratch: half-precision input,
+    except rows read as they are."""
+    return a.x_half != 0 and not half_rows_as_they_are(a)
+
+
 cdef inline size_t tile_values(const Args* a) noexcept nogil:
     """Values of row-tile scratch a thread needs (row_tile's layout), 0 without tiles."""
     cdef Py_ssize_t tile = NARROW_TILE if a.n_cls <= NARROW_TILE else a.n_cls
@@ -1064,12 +1070,13 @@ cdef inline size_t tile_values(const Args* a) noexcept nogil:
 
 cdef inline size_t scratch_values(const Args* a) noexcept nogil:
     """Values of scratch a thread needs: row tiles, then a block of rows widened from half
-    precision, then a block of gradient and one of Hessian rows for half outputs."""
+    precision (none for rows read as they are), then a block of gradient and one of
+    Hessian rows for half outputs."""
     cdef size_t block = block_rows(a.n_cls) * a.n_cls
     cdef size_t outs = 0
     if a.out_half and a.g.data != NULL:
         outs = 2 if a.hess != NULL else 1
-    return tile_values(a) + block * ((1 if a.x_half else 0) + outs)
+    return tile_values(a) + block * ((1 if widens_rows(a) else 0) + outs)
 
 
 cdef inline Rows rows_of(object arr):
