@@ -13,6 +13,7 @@ import pytest
 import fastloss
 from conftest import (LOSS_INSTANCES, assert_grad, assert_value, input_for, is_rowwise,
                       sample_shape, target_for)
+from fastloss import _dispatch
 from fastloss.bench import reference as ref
 
 try:
@@ -111,10 +112,16 @@ def test_long_half_rows_read_as_they_are_give_the_float32_bits(level, half, rng)
     reads the half-precision rows without a float32 copy (half.h, at avx2 and avx512):
     values, gradients and Hessians are bit for bit those of the same values in float32
     (the gradient in the input's dtype: float32's, rounded), with sample and class
-    weights, ignored and wrong labels; around the 16384-class threshold, with rows that no
-    vector width divides.  (With label smoothing the rows are widened first: also
+    weights, ignored and wrong labels; around the 16384-class threshold (the probes'
+    LAYOUT["HALF_WIDE_MIN"]; 0 where every row is widened first: the baseline level, and
+    MSVC builds, which run the plain loops; held to the same sizes there), with rows that
+    no vector width divides.  (With label smoothing the rows are widened first: also
     float32's bits.)"""
-    for C, n in ((16383, 3), (16384, 5), (20011, 6), (40000, 2)):
+    probes = _dispatch.probes(level)
+    wide = probes.LAYOUT["HALF_WIDE_MIN"]
+    assert wide == (16384 if level != "baseline" and probes.VECTOR_OPERATORS else 0)
+    wide = wide or 16384
+    for C, n in ((wide - 1, 3), (wide, 5), (wide + 3627, 6), (40000, 2)):
         x = (rng.normal(size=(n, C)) * 4).astype(HALVES[half])
         x[0, 5] = x[0, 9] = np.max(x[0]) + 1           # a tie at the maximum
         x32 = x.astype(np.float32)

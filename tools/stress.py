@@ -1,10 +1,11 @@
 """Odd-shape stress: many calls whose sizes sit on and beside the kernels' boundaries.
 
-Every loss of the table with each of its parameter examples, float32, float64 and float16
-(read natively, as bfloat16 is), every
-method, C-contiguous, strided, reversed,
-Fortran-ordered and misaligned arguments, weights of both forms and `out=`, at sizes just
-below, on and above the tile, lane, narrow-row, block and threading boundaries.  Each
+Every loss of the table with each of its parameter examples, float32, float64, float16 and
+bfloat16 (read natively; bfloat16 where ml_dtypes is installed), every method,
+C-contiguous, strided, reversed, Fortran-ordered and misaligned arguments, weights of both
+forms and `out=`, at sizes just below, on and above the tile, lane, narrow-row, block and
+threading boundaries, and for half-precision logits the class count from which a row is
+read as it is, without a float32 copy (LAYOUT's HALF_WIDE_MIN).  Each
 call runs with 1 and 2 threads and must give the same bits; values of finite input must
 be finite.  Meant to run under tools/sanitize.sh, where a read or write outside an array
 stops the run; on its own it checks determinism.
@@ -22,6 +23,11 @@ import time
 import numpy as np
 
 import fastloss
+
+try:
+    import ml_dtypes        # NumPy's bfloat16 (the test extras install it)
+except ImportError:
+    ml_dtypes = None
 from fastloss import _dispatch
 from fastloss.bench import reference as ref
 
@@ -39,6 +45,12 @@ CLASSES = edges(2, LAYOUT["LANES"], LAYOUT["NARROW_MAX"], LAYOUT["TILE"]) + (100
 ROWS = edges(1, LAYOUT["LANES"], LAYOUT["NARROW_ROWS"], LAYOUT["TILE"], LAYOUT["BLOCK_MIN"])
 ELEMENTS = edges(1, LAYOUT["LANES"], LAYOUT["TILE"], LAYOUT["BLOCK_MIN"],
                  LAYOUT["PARALLEL_MIN"]) + (70001,)
+# Long rows of half-precision logits (none at a level that always widens them first)
+LONG_HALF = (edges(LAYOUT["HALF_WIDE_MIN"]) + (2 * LAYOUT["HALF_WIDE_MIN"] + 13,)
+             if LAYOUT["HALF_WIDE_MIN"] else ())
+DTYPES = (np.float32, np.float64, np.float16) + ((ml_dtypes.bfloat16,) if ml_dtypes else ())
+HALF = DTYPES[2:]
+ODDS = np.array((0.4, 0.4, 0.2, 0.2)[:len(DTYPES)]) / (0.8 + 0.2 * len(HALF))
 
 
 def layout(rng, a):
@@ -57,8 +69,11 @@ def layout(rng, a):
 
 
 def one_call(rng, dtype):
-    """A random (loss, input, target, kwargs, method) at a boundary size."""
-    cls = fastloss.LOSSES[rng.integers(len(fastloss.LOSSES))]
+    """A random (loss, input, target, kwargs, method) at a boundary size, in dtype.  A
+    fifth of the half-precision calls are cross-entropy over long rows (LONG_HALF)."""
+    long_half = dtype in HALF and bool(LONG_HALF) and rng.random() < 0.2
+    cls = (fastloss.CrossEntropy if long_half
+           else fastloss.LOSSES[rng.integers(len(fastloss.LOSSES))])
     params = {}
     for p in cls.params:
         choices = (p.default,) + tuple(p.examples)
@@ -66,6 +81,8 @@ def one_call(rng, dtype):
     if cls.family == "softmax":
         C = int(rng.choice(CLASSES))
         N = int(rng.choice(ROWS)) if C < 256 else int(rng.integers(1, 70))
+        if long_half:
+            C, N = int(rng.choice(LONG_HALF)), int(rng.integers(1, 6))
         shape = (N, C) if params.get("axis", -1) == -1 else (C, N)      # classes on `axis`
         if "class_weight" in params and rng.random() < 0.3:
             params["class_weight"] = rng.uniform(0, 2, C)
@@ -115,7 +132,7 @@ def main(argv=None) -> int:
     start = time.monotonic()
     level = _dispatch.kernels.level
     for i in range(args.calls):
-        dtype = (np.float32, np.float64, np.float16)[rng.choice(3, p=(0.4, 0.4, 0.2))]
+        dtype = DTYPES[rng.choice(len(DTYPES), p=ODDS)]
         loss, x, t, kwargs, method = one_call(rng, dtype)
         with np.errstate(all="ignore"):
             one = run(loss, x, t, kwargs, method, 1)

@@ -10,7 +10,7 @@ cimport numpy as cnp
 
 from .blocks cimport (TILE, FL_LANES, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
                       NARROW_ROWS, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vmax_at, kl_tile,
-                      fl_kl_tile_loops_f32, fl_kl_tile_loops_f64)
+                      fl_kl_tile_loops_f32, fl_kl_tile_loops_f64, FL_HALF_WIDE_MIN)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
                        vlog_n_where_nonzero, vlog1p, vlog1p_unit)
 from .arrays cimport data_or_null
@@ -30,9 +30,12 @@ cdef extern from *:
 cnp.import_array()
 
 #: The kernels' blocking and tiling constants (blocks.pxd), for tests and tools that
-#: need sizes on and around the kernels' boundaries.
+#: need sizes on and around the kernels' boundaries.  HALF_WIDE_MIN: classes from which a
+#: row of float16/bfloat16 logits is read as it is, without a float32 copy (half.h; 0 at a
+#: level that always copies).
 LAYOUT = {"TILE": TILE, "LANES": FL_LANES, "BLOCK_MIN": BLOCK_MIN,
-          "PARALLEL_MIN": PARALLEL_MIN, "NARROW_MAX": NARROW_MAX, "NARROW_ROWS": NARROW_ROWS}
+          "PARALLEL_MIN": PARALLEL_MIN, "NARROW_MAX": NARROW_MAX, "NARROW_ROWS": NARROW_ROWS,
+          "HALF_WIDE_MIN": FL_HALF_WIDE_MIN}
 
 
 # ------------------------------------------------------------- vector math, for tests ----
