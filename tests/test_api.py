@@ -113,7 +113,11 @@ def test_other_real_dtypes_compute_in_float64(dtype):
 
 
 @pytest.mark.parametrize("bad", [np.array([1 + 2j, 3j]), np.array([object(), object()]),
-                                 np.array(["a", "b"]), ["x", "y"]])
+                                 np.array(["a", "b"]), ["x", "y"],
+                                 # 2-byte dtypes that are not bfloat16 (which is told apart
+                                 # by its type, _validation._half_kind)
+                                 np.zeros(2, "V2"), np.zeros(2, [("a", "<u2")])],
+                         ids=["complex", "object", "str", "list-of-str", "void2", "record2"])
 def test_complex_object_string_data_raise_type_error(bad):
     with pytest.raises(TypeError, match="real numbers"):
         fastloss.MSE()(bad, np.zeros(2))

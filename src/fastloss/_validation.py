@@ -56,7 +56,8 @@ def _half_kind(dtype: np.dtype) -> int:
     """HALF_F16 for float16, HALF_BF16 for bfloat16 (ml_dtypes' NumPy dtype), else 0."""
     if dtype.type is np.float16:
         return HALF_F16
-    return HALF_BF16 if dtype.name == "bfloat16" and dtype.itemsize == 2 else 0
+    # the type's name: dtype.name is computed in Python (0.5 us, a quarter of a small call)
+    return HALF_BF16 if dtype.itemsize == 2 and dtype.type.__name__ == "bfloat16" else 0
 
 
 def half_array(obj) -> tuple[np.ndarray, int] | None:
