@@ -9,6 +9,7 @@ import io
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -399,6 +400,11 @@ def test_simd_bars_smoke(tmp_path, monkeypatch, capsys):
         assert case["ok"] == (case["ratio"] <= case["bar"])
     level_is_avx2 = results["level"] == "avx2"
     assert code == (0 if all(c["ok"] for c in results["cases"]) or not level_is_avx2 else 1)
+    # a bar's verdict at avx2 only; elsewhere the table is a reference
+    statuses = {re.search(r" \d+\.\d\d +\d\.\d  (\S+) ", line).group(1)
+                for line in out.splitlines() if "512 x 10" in line or "4096" in line}
+    assert len(statuses) >= 1
+    assert statuses <= ({"ok", "MISS"} if level_is_avx2 else {"ref", "ref>"})
 
 
 def test_trees_ab_smoke(tmp_path):
