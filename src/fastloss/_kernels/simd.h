@@ -37,7 +37,8 @@
  * half-precision data (uint16_t bits), widened exactly:
  *   fl_vload_bf16_f32(p), fl_vload_f16_f32(p)   FL_W_f32 bfloat16 / float16 values at p
  * with GCC and Clang, fl_vi_f32 and fl_vu_f32: the float vector's lanes as 32-bit signed
- * and unsigned integers (C's operators; a cast to or from fl_v_f32 keeps the bits)
+ * and unsigned integers (C's operators; a cast to or from fl_v_f32 keeps the bits), and
+ *   fl_vfloat_f32(i)                  the signed integer lanes converted to float
  * lane masks of float vectors (fl_k_f32: a k register, or a vector of all-ones lanes):
  *   fl_kall_f32(), fl_kfirst_f32(n)   every lane / the first n lanes
  *   fl_kbit_f32(j)                    lane j alone (none for j outside 0 .. W)
@@ -59,9 +60,8 @@
  * (fl_tab16_*) and the masked steps of vecmath.h's vector log (fl_klt, fl_kge,
  * fl_vmask_add1, fl_vmask_half); FL_VECTOR_PAIRS (AVX2) brings fl_vload_pairs_f32 and
  * fl_vstore_pairs_f32, two classes of W rows without a transpose (transpose.h), and
- * FL_VECTOR_TAB8 (AVX2) 8-entry table lookups (fl_tab8_*), fl_vfloat_f32 (int lanes
- * to float) and fl_vumax_f32 / fl_vumin_f32 (unsigned lanes) for vecmath.h's float log of
- * positive normal values.
+ * FL_VECTOR_TAB8 (AVX2) 8-entry table lookups (fl_tab8_*) and fl_vumax_f32 /
+ * fl_vumin_f32 (unsigned lanes) for vecmath.h's float log of positive normal values.
  *
  * Adding an instruction set: write simd_<isa>.h with every name above, include it below
  * under the macro its compiler flags define, add the level to _build.py, and run the tests

@@ -134,10 +134,11 @@ FL_INLINE fl_v_f32 fl_vmaskz_sub_f32(fl_k_f32 k, fl_v_f32 a, fl_v_f32 b)
 #if defined(__GNUC__) || defined(__clang__)
 typedef int32_t fl_vi_f32 __attribute__((vector_size(32)));
 typedef uint32_t fl_vu_f32 __attribute__((vector_size(32)));
+FL_INLINE fl_v_f32 fl_vfloat_f32(fl_vi_f32 i) { return _mm256_cvtepi32_ps((__m256i)i); }
 
 /* ---- 8-entry float tables (FL_VECTOR_TAB8, this level only): the float log's tables
- * (vecmath.h), one vpermps per lookup: tab[i & 7] in each lane; with the int-to-float
- * conversion and the unsigned max and min that log uses */
+ * (vecmath.h), one vpermps per lookup: tab[i & 7] in each lane; with the unsigned max
+ * and min that log uses */
 #define FL_VECTOR_TAB8 1
 typedef __m256 fl_tab8_f32;
 FL_INLINE fl_tab8_f32 fl_tab8_load_f32(const float* tab) { return _mm256_loadu_ps(tab); }
@@ -145,7 +146,6 @@ FL_INLINE fl_v_f32 fl_tab8_lookup_f32(fl_tab8_f32 tab, fl_vu_f32 i)
 {
     return _mm256_permutevar8x32_ps(tab, (__m256i)i);
 }
-FL_INLINE fl_v_f32 fl_vfloat_f32(fl_vi_f32 i) { return _mm256_cvtepi32_ps((__m256i)i); }
 FL_INLINE fl_vu_f32 fl_vumax_f32(fl_vu_f32 a, fl_vu_f32 b)          /* unsigned, per lane */
 {
     return (fl_vu_f32)_mm256_max_epu32((__m256i)a, (__m256i)b);

@@ -152,6 +152,7 @@ FL_INLINE fl_v_f64 fl_vscalef_f64(fl_v_f64 p, fl_v_f64 k) { return _mm512_scalef
 #if defined(__GNUC__) || defined(__clang__)
 typedef int32_t fl_vi_f32 __attribute__((vector_size(64)));
 typedef uint32_t fl_vu_f32 __attribute__((vector_size(64)));
+FL_INLINE fl_v_f32 fl_vfloat_f32(fl_vi_f32 i) { return _mm512_cvtepi32_ps((__m512i)i); }
 #endif
 typedef __m512 fl_tab16_f32;
 FL_INLINE fl_tab16_f32 fl_tab16_load_f32(const float* tab) { return _mm512_loadu_ps(tab); }
