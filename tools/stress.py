@@ -5,10 +5,10 @@ bfloat16 (read natively; bfloat16 where ml_dtypes is installed), every method,
 C-contiguous, strided, reversed, Fortran-ordered and misaligned arguments, weights of both
 forms and `out=`, at sizes just below, on and above the tile, lane, narrow-row, block and
 threading boundaries, and for half-precision logits the class count from which a row is
-read as it is, without a float32 copy (LAYOUT's HALF_WIDE_MIN).  Each
-call runs with 1 and 2 threads and must give the same bits; values of finite input must
-be finite.  Meant to run under tools/sanitize.sh, where a read or write outside an array
-stops the run; on its own it checks determinism.
+read as it is, without a float32 copy (LAYOUT's HALF_WIDE_MIN).  Each call runs with 1
+and 2 threads and must give the same bits; values of finite input must be finite.  Meant
+to run under tools/sanitize.sh, where a read or write outside an array stops the run; on
+its own it checks determinism.
 
     python tools/stress.py [--calls N] [--seed S]
 
@@ -23,13 +23,13 @@ import time
 import numpy as np
 
 import fastloss
+from fastloss import _dispatch
+from fastloss.bench import reference as ref
 
 try:
     import ml_dtypes        # NumPy's bfloat16 (the test extras install it)
 except ImportError:
     ml_dtypes = None
-from fastloss import _dispatch
-from fastloss.bench import reference as ref
 
 LAYOUT = _dispatch.probes().LAYOUT
 

@@ -120,8 +120,9 @@ FL_INLINE void fl_tile_exp_dense_loop_f32(float* t, const float* w, const float*
 #if defined(FL_VECTOR_EXP)
 /* one class of a block of W rows: e = exp(z - m) stored at p, k (integer lanes, turned
  * to float once a block) counts 1 where e == 1 by subtracting the compare's all-ones
- * lanes (an and and a float add took 6-7% more time in the tile's loop at AVX2,
- * bench/tile_sums_ab.c); returns T's term: e where e != 1, +0 where e == 1 */
+ * lanes (an and and a float add took 6-10% more time in the tile's loop at AVX2 with
+ * labels, 2-6% with dense targets, bench/tile_sums_ab.c); returns T's term: e where
+ * e != 1, +0 where e == 1 */
 FL_INLINE fl_v_f32 fl_exp_below_f32(float* p, fl_v_f32 z, fl_v_f32 vm, fl_vi_f32* k)
 {
     const fl_v_f32 one = fl_vset1_f32(1.0f);
