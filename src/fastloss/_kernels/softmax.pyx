@@ -265,9 +265,8 @@ cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
     (labels only): each chunk reads all it needs of z before e overwrites it.  hz: the row
     in half precision (a.x_half), read in place of z, or NULL: only for long rows with
     labels and no smoothing (softmax_block's half_rows_as_they_are), where the exp is all
-    this pass reads of the row.  scratch:
-    4 chunks of values.  ahead: a row of the input to ask memory for, ahead_size bytes
-    per class (wide_row), or NULL."""
+    this pass reads of the row.  scratch: 4 chunks of values.  ahead: a row of the input
+    to ask memory for, ahead_size bytes per class (wide_row), or NULL."""
     cdef Py_ssize_t C = a.n_cls
     cdef Py_ssize_t chunk = WIDE_CHUNK_BYTES // sizeof(floating)
     cdef const floating* cw = <const floating*>a.cw
