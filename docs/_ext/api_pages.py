@@ -58,7 +58,7 @@ def _methods(cls) -> list[str]:
 
 
 def loss_page(cls, functional) -> list[str]:
-    lines = [f".. currentmodule:: fastloss", ""] + _title(f"fastloss.{cls.__name__}")
+    lines = [".. currentmodule:: fastloss", ""] + _title(f"fastloss.{cls.__name__}")
     lines += [f".. autoclass:: {cls.__name__}", ""] + _methods(cls)
     if functional is not None:
         lines += _title(f"fastloss.{functional.__name__}", "-")
