@@ -98,7 +98,7 @@ sphinx_gallery_conf = {
 
 # ---------------------------------------------------------------- performance page ----
 #: the benchmark results the performance page plots (written by python -m fastloss bench)
-fastloss_bench_results = "../bench/results/2026-12-01-epyc2-quick.json"
+fastloss_bench_results = "../bench/results/2026-12-03-zen4-quick.json"
 
 # ---------------------------------------------------------------- HTML ----
 html_theme = "pydata_sphinx_theme"

@@ -83,3 +83,43 @@ def test_no_page_links_outside_the_site(site):
     for page in site.rglob("*.html"):
         text = page.read_text(encoding="utf-8")
         assert not external.search(text), f"{page.relative_to(site)} links outside the site"
+
+
+def _bench_results_module():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_results",
+                                                  DOCS / "_ext" / "bench_results.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module                 # its dataclasses look it up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_docs_results_file_has_thread_scaling():
+    """The performance page's thread-scaling figure is drawn from the results file that
+    docs/conf.py names: it must hold a scaling section (a run without --no-scaling), or
+    the page shows empty axes."""
+    conf = (DOCS / "conf.py").read_text(encoding="utf-8")
+    rel = re.search(r'^fastloss_bench_results = "([^"]+)"', conf, re.M).group(1)
+    results = _bench_results_module().load_results((DOCS / rel).resolve(), rel)
+    assert results.scaling, f"{rel} has no thread-scaling section"
+    assert all(len(s.threads) >= 2 for s in results.scaling)
+
+
+def test_scaling_figure_without_scaling_says_so(recwarn):
+    """A results file without a scaling section draws a note, not empty axes (and no
+    matplotlib warning about an empty legend)."""
+    import matplotlib
+    matplotlib.use("agg")
+    import matplotlib.pyplot as plt
+    br = _bench_results_module()
+    old = ROOT / "bench" / "results" / "2026-12-01-epyc2-quick.json"
+    if not old.is_file():
+        pytest.skip("no bench/results next to the tests")
+    results = br.load_results(old, old.name)
+    assert not results.scaling
+    fig = br.plot_scaling(results)
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    plt.close(fig)
+    assert texts and all("no thread-scaling" in t for t in texts), texts
+    assert not [w for w in recwarn if "legend" in str(w.message)]

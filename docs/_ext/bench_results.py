@@ -179,9 +179,12 @@ def plot_scaling(results: Results):
     axes[1].set(xlabel="threads", ylabel="speed-up over 1 thread", title="speed-up")
     for ax in axes:
         ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small")
         if results.scaling:
+            ax.legend(fontsize="x-small")
             ax.set_xticks(sorted({t for s in results.scaling for t in s.threads}))
+        else:       # a run with --no-scaling: say so rather than draw empty axes
+            ax.text(0.5, 0.5, "no thread-scaling section\nin this results file",
+                    ha="center", va="center", transform=ax.transAxes)
     return fig
 
 
