@@ -5,7 +5,8 @@
  * SIMD layer the helpers keep the lanes in registers (fl_lanes_add_prod_f32 with an fma,
  * which must round as the multiply and add do: float products are exact in double), and
  * fl_lanes_add_and_prod_S gives the bits of fl_lanes_add_S and fl_lanes_add_prod_S;
- * fl_lanes_add_quads_f32 (four floats summed in float per lane step) against its own.
+ * fl_lanes_add_quads_f32 (four floats summed in float per lane step) against its own;
+ * fl_sum_S (a whole sum: the same lanes from zero, then the tree) against the same.
  * Built and run by tests/test_vectorize.py at each instruction-set level. */
 #include <math.h>
 #include <stdio.h>
@@ -64,6 +65,25 @@ static int check_##S(void)                                                      
                 for (int j = 0; j < w; j++)                                          \
                     l[j] += l[j + w];                                                \
             bad += !same(fl_lanes_total(got), l[0]);                                 \
+        }                                                                            \
+        {   /* fl_sum_S: these lanes from zero, then fl_lanes_total's tree */        \
+            double z[FL_LANES], tail = 0.0;                                          \
+            int full = n - n % FL_LANES;                                             \
+            for (int j = 0; j < FL_LANES; j++)                                       \
+                z[j] = 0.0;                                                          \
+            for (int i = 0; i < full; i++) {                                         \
+                volatile double term = (double)a[i];                                 \
+                z[i % FL_LANES] += term;                                             \
+            }                                                                        \
+            for (int i = full; i < n; i++) {                                         \
+                volatile double term = (double)a[i];                                 \
+                tail += term;                                                        \
+            }                                                                        \
+            z[0] += tail;                                                            \
+            for (int w = FL_LANES / 2; w >= 1; w /= 2)                               \
+                for (int j = 0; j < w; j++)                                          \
+                    z[j] += z[j + w];                                                \
+            bad += !same(fl_sum_##S(a, n), z[0]);                                    \
         }                                                                            \
         {   /* both sums in one call: the same bits as the two calls */              \
             double s1[FL_LANES], p1[FL_LANES], s2[FL_LANES], p2[FL_LANES];           \

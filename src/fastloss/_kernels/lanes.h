@@ -12,25 +12,6 @@
 
 #include "simd.h"
 
-/* sum of v[0 .. n) in float64 (the lanes of `omp simd reduction`: fixed by the build) */
-FL_INLINE double fl_sum_f32(const float* v, ptrdiff_t n)
-{
-    double acc = 0.0;
-    FL_SIMD_REDUCTION(+:acc)
-    for (ptrdiff_t i = 0; i < n; i++)
-        acc += (double)v[i];
-    return acc;
-}
-
-FL_INLINE double fl_sum_f64(const double* v, ptrdiff_t n)
-{
-    double acc = 0.0;
-    FL_SIMD_REDUCTION(+:acc)
-    for (ptrdiff_t i = 0; i < n; i++)
-        acc += v[i];
-    return acc;
-}
-
 /* Running sums in lanes.  A sum that runs over many tiles (a wide softmax row) keeps
  * FL_LANES float64 partial sums: element j of a call goes to lane j % FL_LANES, except the
  * last n % FL_LANES, which are added in order and then to lane 0; the lanes are combined
@@ -129,6 +110,29 @@ FL_INLINE void fl_lanes_add_##SUFFIX(double* acc, const T* v, ptrdiff_t n)      
 FL_DEFINE_LANES_ADD(f32, float)
 FL_DEFINE_LANES_ADD(f64, double)
 #endif
+
+
+/* fl_sum_S(v, n): the sum of v[0 .. n) in float64, in FL_LANES lanes as fl_lanes_add_S
+ * (lane j % FL_LANES, the last n % FL_LANES in order into lane 0) combined in
+ * fl_lanes_total's tree: the same order, so the same bits, at every level.  (Before, an
+ * `omp simd reduction` whose lanes were the compiler's: two vectors, whose adds waited on
+ * each other, at 3 cycles a vector of 8 values at AVX2; four vectors here, 20-25% less
+ * time per value on the 2-core Zen 4, bench/results/2026-12-03b-sums.txt.) */
+FL_INLINE double fl_sum_f32(const float* v, ptrdiff_t n)
+{
+    double acc[FL_LANES];
+    fl_lanes_zero(acc);
+    fl_lanes_add_f32(acc, v, n);
+    return fl_lanes_total(acc);
+}
+
+FL_INLINE double fl_sum_f64(const double* v, ptrdiff_t n)
+{
+    double acc[FL_LANES];
+    fl_lanes_zero(acc);
+    fl_lanes_add_f64(acc, v, n);
+    return fl_lanes_total(acc);
+}
 
 
 /* fl_lanes_add_quads_f32(acc, v, n): a running sum of positive float terms (a softmax's

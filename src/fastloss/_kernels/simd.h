@@ -69,8 +69,7 @@
  * (which runs tests/c/transpose_check.c and lanes_check.c) compare the vector helpers with
  * the plain loops bit for bit, and tests/test_vecmath.py checks the vector math's bounds.
  *
- * Also here: FL_SIMD / FL_SIMD_REDUCTION, the `omp simd` pragmas of the plain loops, and
- * fl_prefetch.
+ * Also here: FL_SIMD, the `omp simd` pragma of the plain loops, and fl_prefetch.
  */
 #ifndef FASTLOSS_SIMD_H
 #define FASTLOSS_SIMD_H
@@ -80,18 +79,16 @@
 
 #include "fl_inline.h"
 
-/* Plain C fixes the order of a floating-point sum, so a compiler cannot keep one partial
- * sum per vector lane without fast-math flags.  `#pragma omp simd reduction` grants exactly
- * that permission for one loop and nothing else (no change to NaN, inf or rounding of the
- * terms).  Needs -fopenmp or -fopenmp-simd (setup.py passes one of them); without either
- * the loops stay correct, only scalar. */
+/* `#pragma omp simd` asks for a loop to be vectorized without changing its results.
+ * Needs -fopenmp or -fopenmp-simd (setup.py passes one of them); without either the loops
+ * stay correct, only scalar.  (Sums keep their own lanes, in lanes.h: plain C fixes the
+ * order of a floating-point sum, and an `omp simd reduction` would leave the lanes to the
+ * compiler.) */
 #if defined(_MSC_VER) && !defined(__clang__)
 #define FL_SIMD
-#define FL_SIMD_REDUCTION(...)
 #else
 #define FL_PRAGMA(x) _Pragma(#x)
 #define FL_SIMD FL_PRAGMA(omp simd)
-#define FL_SIMD_REDUCTION(...) FL_PRAGMA(omp simd reduction(__VA_ARGS__))
 #endif
 
 #if defined(__GNUC__) || defined(__clang__)
