@@ -129,35 +129,38 @@ POINTWISE_HELPER = re.compile(r"^cdef inline floating closs_(\w+)\(([^)]*)\)", r
 POINTWISE_STAGE = re.compile(r"^cdef inline (\w+) cstage_(\w+)\(([^)]*)\)", re.M)
 POINTWISE_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,\s*"
                                  r"floating\* \w+, floating\* \w+")
-POINTWISE_STAGED_SIGNATURE = re.compile(r"floating \w+, floating \w+, floating \w+, floating \w+,"
-                                        r"\s*floating \w+,\s*floating\* \w+, floating\* \w+")
-POINTWISE_STAGE_SIGNATURE = re.compile(r"floating \w+, floating \w+")
+POINTWISE_STAGED_SIGNATURE = re.compile(r"floating \w+, const floating\* \w+, floating \w+,"
+                                        r"\s*floating \w+,\s*floating \w+,\s*floating\* \w+,"
+                                        r"\s*floating\* \w+")
+POINTWISE_STAGE_SIGNATURE = re.compile(r"const floating\* \w+, const floating\* \w+,"
+                                       r"\s*Py_ssize_t \w+,\s*floating\* \w+")
 
 
 def generate_pointwise_tiles():
     """Write build/generated/pointwise_tiles.pxi: KERNELS (helper name -> number, in the
     order of pointwise_losses.pxi) and tile(), one loop per helper in a weighted and an
-    unweighted form, after the loop of its stage if it has one (cstage_<name>: see that
-    file).  A loss class names its helper; nothing else lists the pointwise losses."""
+    unweighted form, after its stage if it has one (cstage_<name>, a function over the
+    tile: see that file).  A loss class names its helper; nothing else lists the pointwise
+    losses."""
     with open(f"{KERNELS}/pointwise_losses.pxi", encoding="utf-8") as f:
         text = f.read()
     helpers = POINTWISE_HELPER.findall(text)
     names = [name for name, _ in helpers]
     stages = set()
     for returns, name, args in POINTWISE_STAGE.findall(text):
-        if (name not in names or returns != "floating"
+        if (name not in names or returns != "void"
                 or not POINTWISE_STAGE_SIGNATURE.fullmatch(args.strip())):
             raise SystemExit(f"setup.py: cstage_{name} in pointwise_losses.pxi needs a helper "
-                             f"closs_{name} and the stages' signature, floating (x, t); see "
-                             f"that file")
+                             f"closs_{name} and the stages' signature, void (const floating* "
+                             f"x, const floating* t, Py_ssize_t n, floating* e); see that file")
         stages.add(name)
     for name, args in helpers:
         staged = name in stages
         signature = POINTWISE_STAGED_SIGNATURE if staged else POINTWISE_SIGNATURE
         if not signature.fullmatch(args.strip()):
             raise SystemExit(f"setup.py: closs_{name} in pointwise_losses.pxi does not have the "
-                             f"helpers' signature (x, {'e, ' if staged else ''}t, pw, param, "
-                             f"g, h); see that file")
+                             f"helpers' signature (x, {'const floating* e, ' if staged else ''}"
+                             f"t, pw, param, g, h); see that file")
     if not names:
         raise SystemExit("setup.py: no closs_<name> helper found in pointwise_losses.pxi")
     lines = [
@@ -175,8 +178,8 @@ def generate_pointwise_tiles():
         '    """One loss over a tile of n contiguous elements: one branch-free loop per',
         '    loss, in two forms: with the weights and pos_weight w[i] and pw[i], or without',
         "    either (weighted false: 1, a constant, where an unweighted call would multiply by",
-        "    a tile of ones; the same bits, fewer operations).  A staged loss first fills",
-        '    e[:n] with its stage, in a loop of its own."""',
+        "    a tile of ones; the same bits, fewer operations).  A staged loss first runs",
+        '    its stage over the tile, into e (STAGE_VALUES tiles)."""',
         "    cdef Py_ssize_t i",
         "    cdef floating li, gi, hi",
         "    cdef floating one = 1",
@@ -185,9 +188,8 @@ def generate_pointwise_tiles():
         lines.append(f"    {'if' if i == 0 else 'elif'} kernel == {i}:")
         staged = name in stages
         if staged:
-            lines += ["        for i in range(n):",
-                      f"            e[i] = cstage_{name}(x[i], t[i])"]
-        stage = "e[i], " if staged else ""
+            lines += [f"        cstage_{name}(x, t, n, e)"]
+        stage = "&e[i], " if staged else ""
         for cond, wi, pwi in (("if weighted:", "w[i]", "pw[i]"), ("else:", "one", "one")):
             lines += [f"        {cond}",
                       "            for i in range(n):",
@@ -252,8 +254,8 @@ CLANG_TEST = textwrap.dedent("""
 """)
 
 #: Clang only: vectorize loops that need more run-time overlap checks than its default of 8.
-#: A tile loop reads up to 5 arrays (BCE with weights and pos_weight: x, its stage, t, w,
-#: pw) and writes up to 3; without this,
+#: A tile loop reads up to 7 arrays (BCE with weights and pos_weight: x, its stage's three,
+#: t, w, pw) and writes up to 3; without this,
 #: Clang leaves the BCE loops scalar, 10x slower.  (The arrays never overlap: `out` is
 #: checked for that.)
 CLANG_FLAGS = ["-mllvm", "-runtime-memory-check-threshold=32"]

@@ -161,6 +161,36 @@ def test_log1p_on_the_unit_interval(level, rng):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_logistic_parts(level, dtype, rng):
+    """The stage of BCE with logits (vecmath.h's fl_logistic_parts), for x of both signs
+    through the underflow of exp(-|x|), and NaN, infinities and zeros: e = exp(-|x|) is the
+    level's exp bit for bit (float: the tile exp, a table method with AVX2 and AVX-512;
+    double: exp_nonpos), d = 1 / (1 + e) rounded once, and L = log1p(e) to the bound
+    (with AVX2 and AVX-512 a table log of 1 + e less the rounding of 1 + e, not the
+    division form of log1p_unit)."""
+    x = nonpos_points(dtype, rng)
+    x = np.concatenate([x, -x])
+    e, d, L = (np.empty_like(x) for _ in range(3))
+    _dispatch.probes().logistic_parts(x, e, d, L)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    number = ~np.isnan(x)
+    want_e = run("exp_n" if dtype == np.float32 else "exp_nonpos", -np.abs(x))
+    np.testing.assert_array_equal(e[number].view(bits), want_e[number].view(bits))
+    np.testing.assert_array_equal(d[number].view(bits),
+                                  (dtype(1) / (dtype(1) + e[number])).view(bits))
+    exact = np.log1p(e.astype(np.float64))          # float64: NumPy's own 1 ulp allowed
+    ok = number & (exact != 0)
+    assert ulp_error(L[ok], exact[ok], dtype).max() <= MAX_ULP + (dtype == np.float64)
+    assert np.all(L[number & (e == 0)] == 0)
+    assert np.all(np.isnan(e[~number]) & np.isnan(d[~number]) & np.isnan(L[~number]))
+    inf = np.isinf(x)
+    assert inf.sum() == 2 and np.all(e[inf] == 0) and np.all(d[inf] == 1) and np.all(L[inf] == 0)
+    zero = x == 0
+    assert np.all(e[zero] == 1) and np.all(d[zero] == 0.5)
+    assert np.all(np.abs(L[zero] - np.log(2)) <= np.spacing(dtype(np.log(2))))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_exp_nonpos_is_exp_bit_for_bit(level, dtype, rng):
     """The cheaper exp for x <= 0 (and NaN) of the pointwise losses: exactly fl_exp's
     results, through the subnormal range to zero."""

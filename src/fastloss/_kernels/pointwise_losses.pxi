@@ -18,18 +18,24 @@
 # its reference (CONTRIBUTING.md).
 #
 # A stage (optional).  A helper whose work is one long chain of dependent steps (BCE with
-# logits: an exp, then a division and a log that wait for it) may split off its first step
-# as
+# logits: an exp, then a division and a log that wait for it) may hand its first steps to
+# a stage, a function over the whole tile,
 #
-#     cdef inline floating cstage_<name>(floating x, floating t) noexcept nogil
+#     cdef inline void cstage_<name>(const floating* x, const floating* t, Py_ssize_t n,
+#                                    floating* e) noexcept nogil
 #
-# and take its value as a second argument, closs_<name>(x, e, t, pw, param, g, h).  The
-# tile loop then runs the stage over the whole tile first, in a loop of its own, into a
-# scratch tile.  Two short loops keep more elements in flight than one long one: the core
-# does not wait on one element's chain while it could start the next.  (BCE with logits,
-# AVX2, 10^7 float32: 9% less time on one thread and 17% on two, in
-# bench/results/2026-12-02-epyc2-bce.txt.)
-#
+# which writes up to STAGE_VALUES values per element into a scratch tile, the k-th value of
+# element i at e[k * TILE + i], and the helper takes a pointer to its element's first value
+# as a second argument, closs_<name>(x, e, t, pw, param, g, h), and reads e[0], e[TILE],
+# ...  The tile loop runs the stage first.  Short loops keep more elements in flight than
+# one long one: the core does not wait on one element's chain while it could start the
+# next (BCE with logits, AVX2, 10^7 float32: 9% less time on one thread and 17% on two with
+# the exp alone as a stage, bench/results/2026-12-02-epyc2-bce.txt).  And a stage is plain
+# C over arrays, so it can use what a scalar helper cannot: the vector math's table exp and
+# log, whose lookups a compiler would turn into gathers in a scalar loop (BCE's stage,
+# vecmath.h's fl_logistic_parts: 20% less time at AVX2, bench/results/
+# 2026-12-03c-logistic.txt).
+
 # Each helper's tile loop comes in two forms: with the weights and pos_weight of each
 # element, and, for a call that has neither, with the constant 1 in their place (the same
 # bits, without the loads and multiplies).
@@ -78,15 +84,18 @@ cdef inline floating closs_pseudo_huber(floating x, floating t, floating pw, flo
     return delta * delta * (S - one) if a > one else r * r / (S + one)
 
 
-cdef inline floating cstage_bce_logits(floating x, floating t) noexcept nogil:
-    # e = exp(-|x|) in (0, 1]: the first of the helper's two dependent steps (stage: see the top)
-    return vexp_nonpos(-vabs(x))
+cdef inline void cstage_bce_logits(const floating* x, const floating* t, Py_ssize_t n,
+                                   floating* e) noexcept nogil:
+    # e = exp(-|x|) in (0, 1], d = 1 / (1 + e) and log1p(e): the helper's dependent steps
+    # (stage: see the top), at e[i], e[TILE + i] and e[2 TILE + i]
+    vlogistic_parts(x, n, e, e + TILE, e + 2 * TILE)
 
 
-cdef inline floating closs_bce_logits(floating x, floating e, floating t, floating pw,
+cdef inline floating closs_bce_logits(floating x, const floating* e, floating t, floating pw,
                                       floating param, floating* g, floating* h) noexcept nogil:
     # s = sigmoid(x) and sc = 1 - s = sigmoid(-x), both from e = exp(-|x|) in (0, 1] and
-    # d = 1 / (1 + e): no overflow for any finite x, no cancellation in 1 - s.
+    # d = 1 / (1 + e) (the stage's e[0] and e[TILE]): no overflow for any finite x, no
+    # cancellation in 1 - s.
     # softplus(+-x) = max(+-x, 0) + log1p(e), and with a = pw t, b = 1 - t,
     # l = a softplus(-x) + b softplus(x) = (a + b) log1p(e) + (x >= 0 ? b x : -a x):
     # both terms >= 0 for t in [0, 1], so no cancellation; finite for |x| up to 1e30 and beyond.
@@ -94,16 +103,18 @@ cdef inline floating closs_bce_logits(floating x, floating e, floating t, floati
     # multiply-add (an fma where the CPU has one: a rounding fewer than b s - a sc where
     # g is near 0) and the second coefficient also weights the linear term of l;
     # h = (a + b) s sc = (a + b) d^2 e.
+    # log1p(e) is the stage's e[2 TILE].
     cdef floating one = 1
-    cdef floating d = one / (one + e)
+    cdef floating ex = e[0]
+    cdef floating d = e[TILE]
     cdef bint pos = x >= 0
     cdef floating a = pw * t
     cdef floating b = one - t
     cdef floating c1 = -a if pos else b
     cdef floating c0 = b if pos else -a
-    g[0] = d * (c1 * e + c0)
-    h[0] = (a + b) * (d * d) * e
-    return (a + b) * vlog1p_unit(e, d) + c0 * x
+    g[0] = d * (c1 * ex + c0)
+    h[0] = (a + b) * (d * d) * ex
+    return (a + b) * e[2 * TILE] + c0 * x
 
 
 cdef inline floating closs_bce_probs(floating p, floating t, floating pw, floating param,

@@ -12,7 +12,7 @@ from .blocks cimport (TILE, FL_LANES, BLOCK_MIN, PARALLEL_MIN, NARROW_MAX,
                       NARROW_ROWS, FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, vmax_at, kl_tile,
                       fl_kl_tile_loops_f32, fl_kl_tile_loops_f64, FL_HALF_WIDE_MIN)
 from .vecmath cimport (vexp, vexp_nonpos, vexp_tile, vexp_shift_n, vlog, vlog_n,
-                       vlog_n_where_nonzero, vlog1p, vlog1p_unit)
+                       vlog_n_where_nonzero, vlog1p, vlog1p_unit, vlogistic_parts)
 from .arrays cimport data_or_null
 
 cdef extern from *:
@@ -95,6 +95,22 @@ def vector_math(str name, cnp.ndarray x, cnp.ndarray out):
     else:
         with nogil:
             apply_math(fn, <const double*>cnp.PyArray_DATA(x), <double*>cnp.PyArray_DATA(out), n)
+
+
+def logistic_parts(cnp.ndarray x, cnp.ndarray e, cnp.ndarray d, cnp.ndarray L):
+    """e = exp(-|x|), d = 1 / (1 + e) and L = log1p(e) with this build's vecmath.h
+    (fl_logistic_parts: the stage of BCE with logits).  All C-contiguous, one float dtype
+    and size."""
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(x)
+    if cnp.PyArray_TYPE(x) == cnp.NPY_FLOAT32:
+        with nogil:
+            vlogistic_parts(<const float*>cnp.PyArray_DATA(x), n, <float*>cnp.PyArray_DATA(e),
+                            <float*>cnp.PyArray_DATA(d), <float*>cnp.PyArray_DATA(L))
+    else:
+        with nogil:
+            vlogistic_parts(<const double*>cnp.PyArray_DATA(x), n,
+                            <double*>cnp.PyArray_DATA(e), <double*>cnp.PyArray_DATA(d),
+                            <double*>cnp.PyArray_DATA(L))
 
 
 # ------------------------------------------------------- bandwidth floor, for benchmarks ----

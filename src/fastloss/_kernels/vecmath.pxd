@@ -21,6 +21,9 @@ cdef extern from "vecmath.h" nogil:
     void fl_log_n_f64(const double* x, Py_ssize_t n, double* out)
     float fl_log1p_unit_f32(float u, float ry)
     double fl_log1p_unit_f64(double u, double ry)
+    void fl_logistic_parts_f32(const float* x, Py_ssize_t n, float* e, float* d, float* L)
+    void fl_logistic_parts_f64(const double* x, Py_ssize_t n, double* e, double* d,
+                               double* L)
 
 
 cdef inline floating vexp(floating x) noexcept nogil:
@@ -115,3 +118,13 @@ cdef inline floating vabs(floating x) noexcept nogil:
         return fabsf(x)
     else:
         return fabs(x)
+
+
+cdef inline void vlogistic_parts(const floating* x, Py_ssize_t n, floating* e, floating* d,
+                                 floating* L) noexcept nogil:
+    """e = exp(-|x|), d = 1 / (1 + e) and L = log1p(e) of n values, in loops over vectors
+    (vecmath.h: fl_logistic_parts)."""
+    if floating is float:
+        fl_logistic_parts_f32(x, n, e, d, L)
+    else:
+        fl_logistic_parts_f64(x, n, e, d, L)
