@@ -33,9 +33,9 @@
 # the exp alone as a stage, bench/results/2026-12-02-epyc2-bce.txt).  And a stage is plain
 # C over arrays, so it can use what a scalar helper cannot: the vector math's table exp and
 # log, whose lookups a compiler would turn into gathers in a scalar loop (BCE's stage,
-# vecmath.h's fl_logistic_parts: 20% less time at AVX2, bench/results/
+# vecmath.h's fl_logistic_parts: 12-14% less time at AVX2 in cache, bench/results/
 # 2026-12-03c-logistic.txt).
-
+#
 # Each helper's tile loop comes in two forms: with the weights and pos_weight of each
 # element, and, for a call that has neither, with the constant 1 in their place (the same
 # bits, without the loads and multiplies).
