@@ -65,8 +65,9 @@ def _compilers():
     return found
 
 
-def _vectorized_lines(cc, flags, src, tmp_path):
-    """Source lines whose loop the compiler reports as vectorized."""
+def _vectorized_lines(cc, flags, src, tmp_path, file=r"loops\.c"):
+    """Lines of `file` (a regex of its name) whose loop the compiler reports as vectorized
+    when it compiles src."""
     is_clang = "clang" in subprocess.run([cc, "--version"], capture_output=True,
                                          text=True).stdout.lower()
     report = (["-Rpass=loop-vectorize"] if is_clang else ["-fopt-info-vec-optimized"])
@@ -74,7 +75,7 @@ def _vectorized_lines(cc, flags, src, tmp_path):
                            "-o", str(tmp_path / "loops.o")],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    pattern = r"loops\.c:(\d+):\d+: (?:optimized: loop vectorized|remark: vectorized loop)"
+    pattern = file + r":(\d+):\d+: (?:optimized: loop vectorized|remark: vectorized loop)"
     return {int(n) for n in re.findall(pattern, proc.stderr)}
 
 
@@ -106,6 +107,47 @@ def test_every_math_function_vectorizes(level, tmp_path):
         done = _vectorized_lines(cc, _level(level).gcc, src, tmp_path)
         missing = sorted(fn for line, fn in expected.items() if line not in done)
         assert not missing, f"{cc} at {level} left these loops scalar: {missing}"
+
+
+STAGE_SOURCE = """#include "vecmath.h"
+void f32(const float* x, ptrdiff_t n, float* e, float* d, float* L)
+{ fl_logistic_parts_f32(x, n, e, d, L); }
+void f64(const double* x, ptrdiff_t n, double* e, double* d, double* L)
+{ fl_logistic_parts_f64(x, n, e, d, L); }
+"""
+
+
+def _loop_lines(name):
+    """{definition of `name` in vecmath.h (0, 1, ...): the line numbers of its `for`s}."""
+    lines = (KERNELS / "vecmath.h").read_text().splitlines()
+    found = {}
+    starts = [i for i, line in enumerate(lines) if line.startswith(f"FL_INLINE void {name}(")]
+    for k, start in enumerate(starts):
+        end = next(i for i in range(start, len(lines)) if lines[i] == "}")
+        found[k] = {i + 1 for i in range(start, end) if lines[i].lstrip().startswith("for (")}
+    return found
+
+
+@needs_toolchain
+@each_level
+def test_the_logistic_stage_vectorizes(level, tmp_path):
+    """BCE's stage (vecmath.h's fl_logistic_parts): where it is plain loops (double at
+    every level; float where the layer has no table log, the second definition), each loop
+    must vectorize, as the math functions' loops above: a scalar stage gives the right
+    values, several times slower."""
+    _skip_other_architectures(level)
+    src = tmp_path / "loops.c"
+    src.write_text(STAGE_SOURCE)
+    f32, f64 = _loop_lines("fl_logistic_parts_f32"), _loop_lines("fl_logistic_parts_f64")
+    assert len(f32) == 2 and len(f64) == 1 and all(len(v) == 2 for v in (*f32.values(), f64[0]))
+    for cc in _compilers():
+        macros = subprocess.run([cc, *FLAGS[:-1], *_level(level).gcc, f"-I{KERNELS}", "-dM",
+                                 "-E", str(src)], capture_output=True, text=True,
+                                timeout=120, check=True).stdout
+        vector_f32 = re.search(r"#define FL_VECTOR_(LOG_POS_NORMAL|EXPLOG) ", macros)
+        want = f64[0] | (set() if vector_f32 else f32[1])
+        done = _vectorized_lines(cc, _level(level).gcc, src, tmp_path, r"vecmath\.h")
+        assert want <= done, f"{cc} at {level} left vecmath.h lines {sorted(want - done)} scalar"
 
 
 def _cpu_has(level):
