@@ -739,11 +739,12 @@ FL_INLINE void fl_log_n_where_nonzero_f32(const float* x, ptrdiff_t n, float* ou
  * and L = log(y) - c d, y = 1 + e, c = (y - 1) - e (the rounding error of 1 + e, taken
  * off before log's last two roundings), with no division but d's.  L to 0.80 ulp (AVX2)
  * and 1.01 ulp (AVX-512) of log1p(e) for every float e in (0, 1] (checked by hand in C;
- * fl_log1p_unit_f32: the division form, 1.5 ulp bound), and 20-22% less time for the
- * loss (AVX2) and 16% (AVX-512) on a tile in L1 than the scalar loops below on the 2-core
- * Zen 4 (bench/results/2026-12-03c-logistic.txt).  Elsewhere, and for double: the scalar
- * functions, fl_exp_nonpos and fl_log1p_unit.  d is 1 / (1 + e) rounded once everywhere.
- * NaN gives NaN in all three; x = +-inf gives e = 0 (or a subnormal), d = 1, L = e. */
+ * fl_log1p_unit_f32: the division form, 1.5 ulp bound).  On the 2-core Zen 4, in cache,
+ * BCE took 12-14% less time at AVX2 than with the scalar loops below, the same at
+ * AVX-512, whose loss loop is then bound by its loads (a C copy of the tile's loops:
+ * 21% and 16%; bench/results/2026-12-03c-logistic.txt).  Elsewhere, and for double: the
+ * scalar functions, fl_exp_nonpos and fl_log1p_unit.  d is 1 / (1 + e) rounded once
+ * everywhere.  NaN gives NaN in all three; x = +-inf gives e = 0, d = 1, L = 0. */
 #if defined(FL_VECTOR_LOG_POS_NORMAL) || defined(FL_VECTOR_EXPLOG)
 #if defined(FL_VECTOR_EXPLOG)
 typedef fl_log_tables_f32 fl_logistic_log_tables_f32;
