@@ -116,7 +116,7 @@ FL_DEFINE_LANES_ADD(f64, double)
  * (lane j % FL_LANES, the last n % FL_LANES in order into lane 0) combined in
  * fl_lanes_total's tree: the same order, so the same bits, at every level.  (Before, an
  * `omp simd reduction` whose lanes were the compiler's: two vectors, whose adds waited on
- * each other, at 3 cycles a vector of 8 values at AVX2; four vectors here, 20-25% less
+ * each other, at 3 cycles a vector of 8 values at AVX2; four vectors here, 22-26% less
  * time per value on the 2-core Zen 4, bench/results/2026-12-03b-sums.txt.) */
 FL_INLINE double fl_sum_f32(const float* v, ptrdiff_t n)
 {
