@@ -237,6 +237,30 @@ def test_softmax_exp_a_tile_and_a_value_at_a_time(level, dtype, rng):
     assert tile[x == 0].view(bits).tolist() == [np.array(1, dtype).view(bits)] * int(np.sum(x == 0))
 
 
+def test_softmax_exp_over_every_short_length_and_in_place(level, rng):
+    """The tile exp runs its whole vectors two at a time, a step apart (vecmath.h's
+    fl_exp_shift_vectors_f32), then one more vector and a partial one: every length up to
+    six 16-value vectors gives exp_tile's bits in every place, writes nothing past the
+    end, and gives the same bits in place (out is z: wide_sums may write e over the
+    logits)."""
+    probes = _dispatch.probes(level)
+    for dtype in (np.float32, np.float64):
+        bits = np.uint32 if dtype == np.float32 else np.uint64
+        x = -rng.exponential(4.0, 6 * 16 + 1).astype(dtype)
+        x[::7] = 0.0
+        want = run("exp_tile", x)
+        for n in range(len(x) + 1):
+            out = np.full(len(x) + 16, 7.0, dtype)
+            probes.vector_math("exp_n", np.ascontiguousarray(x[:n]), out[:n])
+            np.testing.assert_array_equal(out[:n].view(bits), want[:n].view(bits),
+                                          err_msg=f"n = {n}")
+            assert np.all(out[n:] == 7.0), f"n = {n}: wrote past the end"
+            inplace = x[:n].copy()
+            probes.vector_math("exp_n", inplace, inplace)
+            np.testing.assert_array_equal(inplace.view(bits), want[:n].view(bits),
+                                          err_msg=f"n = {n}, in place")
+
+
 def nonpos_points(dtype, rng):
     """x <= 0: random bit patterns (every exponent), a fine grid down past the underflow to
     0, and the special values."""

@@ -112,15 +112,12 @@ FL_INLINE ptrdiff_t fl_max_at_small_##H(const uint16_t* v, ptrdiff_t n, float* m
 }                                                                                   \
 FL_DEFINE_MAX_AT_REG(fl_max_at_##H, uint16_t, f32, float, fl_vload_##H##_f32,       \
                      fl_max_at_small_##H)                                           \
+FL_DEFINE_EXP_SHIFT_VECTORS(fl_exp_shift_vectors_##H, uint16_t, fl_vload_##H##_f32)   \
 FL_INLINE void fl_exp_shift_n_##H(const uint16_t* z, float m, ptrdiff_t n, float* out) \
 {                                                                                   \
-    const ptrdiff_t W = FL_W_f32;                                                   \
-    fl_v_f32 vm = fl_vset1_f32(m);                                                  \
-    fl_exp_tab_v_f32 tab = fl_exp_tile_tab_f32();                                   \
     float rest[FL_W_f32];                                                           \
-    ptrdiff_t i = 0;                                                                \
-    for (; i + W <= n; i += W)                                                      \
-        fl_vstore_f32(out + i, fl_vexp_tile_f32(fl_vload_##H##_f32(z + i) - vm, tab)); \
+    ptrdiff_t i = fl_exp_shift_vectors_##H(z, fl_vset1_f32(m), n, out,               \
+                                          fl_exp_tile_tab_f32());                  \
     if (i < n) {                    /* the last values as fl_exp_shift_n_f32 takes them */ \
         fl_half_widen(z + i, 1, n - i, KIND, rest);                                 \
         fl_exp_shift_n_f32(rest, m, n - i, out + i);                                \
