@@ -6,12 +6,16 @@ e.g. issue 16's "no AVX-512 figure gets worse" on an AVX-512 machine.
 
     python bench/trees_ab.py BASE [NEW] [--pairs 6] [--repeats 11] [--threads 2]
         [--only SUBSTRING] [--value] [--time] [--scale 1.0] [--json PATH]
+        [--base-simd LEVEL] [--new-simd LEVEL]
 
 BASE and NEW (default: this checkout) are checkouts built in place (``python setup.py
 build_ext --inplace``; e.g. ``git worktree add /tmp/base <rev>`` and build it there), or
 folders that hold an installed ``fastloss`` package (a site-packages).  The level is the
-one fastloss picks, or FASTLOSS_SIMD's, for both.  Only the public API is used, so old
-trees run too.  --scale shrinks every case (a smoke run).
+one fastloss picks, or FASTLOSS_SIMD's, for both, unless --base-simd / --new-simd set
+FASTLOSS_SIMD for one side: with the same tree on both sides, ``trees_ab.py . .
+--base-simd avx512 --new-simd avx2`` measures issue 16's "AVX2 as good as AVX-512" in the
+same alternating processes (the table's title names the level each side ran at).  Only
+the public API is used, so old trees run too.  --scale shrinks every case (a smoke run).
 
 Each case times value_and_grad(out=) (--value: the value alone) at --threads and,
 interleaved with it in the same repeats, the memory floor on the same bytes (np.add of
@@ -25,6 +29,7 @@ with every pair's ratio: below 1, NEW is faster.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import subprocess
@@ -112,7 +117,11 @@ def child(args) -> None:
             fs.append(t2 - t1)
         res[name] = (float(np.median(ts)) * 1e3 if args.time else
                      float(np.median(ts) / np.median(fs)))
-    print(json.dumps(res))
+    try:                            # the level this process ran at (an old tree: unknown)
+        level = fastloss.show_config(file=io.StringIO())["simd"]
+    except (AttributeError, TypeError, KeyError):
+        level = None
+    print(json.dumps({"level": level, "cases": res}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every case's size by this (a smoke run: 0.001)")
     parser.add_argument("--json", metavar="PATH", help="every process's figures, by tree")
+    parser.add_argument("--base-simd", metavar="LEVEL",
+                        help="FASTLOSS_SIMD for BASE's processes (default: as this process)")
+    parser.add_argument("--new-simd", metavar="LEVEL",
+                        help="FASTLOSS_SIMD for NEW's processes (default: as this process)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -151,14 +164,22 @@ def main(argv: list[str] | None = None) -> int:
     cmd += (["--only", args.only] if args.only else []) + (["--time"] if args.time else [])
     cmd += ["--value"] if args.value else []
     runs: dict[str, list[dict]] = {"base": [], "new": []}
+    levels: dict[str, list] = {"base": [], "new": []}
+    simd = {"base": args.base_simd, "new": args.new_simd}
     for _ in range(args.pairs):
         for which in trees:
             env = dict(os.environ, PYTHONPATH=str(paths[which]))
+            if simd[which]:
+                env["FASTLOSS_SIMD"] = simd[which]
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
-            runs[which].append(json.loads(out.stdout.strip().splitlines()[-1]))
+            child_out = json.loads(out.stdout.strip().splitlines()[-1])
+            runs[which].append(child_out["cases"])
+            levels[which].append(child_out["level"])
     unit = "ms" if args.time else "/ floor"
     what = "value" if args.value else "value_and_grad(out=)"
-    table = Table(title=f"new {trees['new']} vs base {trees['base']}: {what}, {args.threads}"
+    sides = {k: f"{v} ({', '.join(sorted({str(lv) for lv in levels[k]}))})"
+             for k, v in trees.items()}
+    table = Table(title=f"new {sides['new']} vs base {sides['base']}: {what}, {args.threads}"
                   f" threads, {args.pairs} alternating pairs, medians of {args.repeats}")
     for col in ("case", f"base {unit}", f"new {unit}", "new / base", "per pair"):
         table.add_column(col, justify="left" if col in ("case", "per pair") else "right")
@@ -172,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     Console(width=160).print(table)
     if args.json:
         Path(args.json).write_text(json.dumps({"trees": {k: str(v) for k, v in trees.items()},
+                                               "levels": levels,
                                                "threads": args.threads, "runs": runs}))
     return 0
 

@@ -410,28 +410,32 @@ def test_simd_bars_smoke(tmp_path, monkeypatch, capsys):
 def test_trees_ab_smoke(tmp_path):
     """bench/trees_ab.py end to end, the installed fastloss as both trees, tiny cases, for
     value_and_grad and (--value) the value alone: a row per case in the table, and in its
-    JSON a positive figure per case and process, the bfloat16 case included."""
+    JSON a positive figure per case and process, the bfloat16 case included; with
+    --base-simd, BASE's processes run at that level and NEW's at the default one."""
     script = ROOT / "bench" / "trees_ab.py"
     if not script.exists():
         pytest.skip("bench/trees_ab.py is not part of this installation")
     pytest.importorskip("ml_dtypes")
     here = Path(fastloss.__file__).resolve().parents[1]
-    for mode in ([], ["--value"]):
+    default_level = fastloss.show_config(file=io.StringIO())["simd"]
+    for mode in (["--base-simd", "baseline"], ["--value"]):
         path = tmp_path / "ab.json"
         proc = subprocess.run([sys.executable, str(script), str(here), str(here), "--pairs",
                                "2", "--repeats", "2", "--threads", "1", "--scale", "0.0005",
                                "--json", str(path), *mode], capture_output=True, text=True,
                               timeout=300)
         assert proc.returncode == 0, proc.stderr
-        runs = json.loads(path.read_text())["runs"]
+        runs, levels = (json.loads(path.read_text())[k] for k in ("runs", "levels"))
         assert len(runs["base"]) == len(runs["new"]) == 2
+        assert levels == {"base": ["baseline" if "--base-simd" in mode else default_level] * 2,
+                          "new": [default_level] * 2}
         names = set(runs["base"][0])
         assert {"MSE 1e7", "BCE logits 1e7", "CE 1000000x10", "KL 2000x32000",
                 "CE bfloat16 2000x32000"} <= names
         assert all(set(r) == names and all(_positive(v) for v in r.values())
                    for r in runs["base"] + runs["new"])
         assert all(name in proc.stdout for name in ("MSE 1e7", "new / base"))
-        assert ("value," if mode else "value_and_grad(out=),") in proc.stdout
+        assert ("value," if "--value" in mode else "value_and_grad(out=),") in proc.stdout
     bad = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True,
                          text=True, timeout=60)
     assert bad.returncode != 0 and "holds a fastloss package" in bad.stderr
