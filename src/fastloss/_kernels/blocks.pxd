@@ -50,6 +50,9 @@ cdef enum:
 # same; 4 TILE gained no more.
 cdef enum:
     WIDE_CHUNK_BYTES = 8 * TILE     # bytes per scratch array of a wide row's chunk
+    # A value-only call asks for the next wide row into L2 (prefetcht1), not L1, when the
+    # row is larger than this: see wide_sums
+    WIDE_AHEAD_L1_BYTES = 16384
     NARROW_MAX = 32         # classes at most for the row-parallel (transposed) traversal
     NARROW_ROWS = 64        # rows per narrow tile
     NARROW_TILE = NARROW_MAX * NARROW_ROWS      # values per narrow tile
@@ -261,6 +264,7 @@ cdef extern from "lanes.h" nogil:
 
 cdef extern from "simd.h" nogil:
     void fl_prefetch(const void* p, Py_ssize_t bytes)
+    void fl_prefetch_l2(const void* p, Py_ssize_t bytes)
 
 cdef extern from "maxat.h" nogil:
     Py_ssize_t fl_max_at_f32(const float* v, Py_ssize_t n, float* m)

@@ -107,6 +107,18 @@ FL_INLINE void fl_prefetch(const void* p, ptrdiff_t bytes)
 #endif
 }
 
+/* The same into L2 only (prefetcht1), for data too large for L1 before its use. */
+FL_INLINE void fl_prefetch_l2(const void* p, ptrdiff_t bytes)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    for (ptrdiff_t i = 0; i < bytes; i += 64)
+        __builtin_prefetch((const char*)p + i, 0, 2);
+#else
+    (void)p;
+    (void)bytes;
+#endif
+}
+
 #if defined(__AVX512F__) || defined(__AVX2__)
 #if defined(_MSC_VER) && !defined(__clang__)
 #include <intrin.h>

@@ -52,13 +52,13 @@ cimport numpy as cnp
 
 from libc.string cimport memcpy
 
-from .blocks cimport (TILE, WIDE_CHUNK_BYTES, NARROW_MAX, NARROW_ROWS, NARROW_TILE,
-                      NARROW_TILES, VALUE, GRAD, HESS, Mode, value_only, value_and_grad,
-                      grad_and_hess,
+from .blocks cimport (TILE, WIDE_CHUNK_BYTES, WIDE_AHEAD_L1_BYTES, NARROW_MAX, NARROW_ROWS,
+                      NARROW_TILE, NARROW_TILES, VALUE, GRAD, HESS, Mode, value_only,
+                      value_and_grad, grad_and_hess,
                       FLAG_NONE, FLAG_NO_MEMORY, blocked_sum, block_rows, fl_exact, vsum,
                       vmax_at, FL_LANES,
                       fl_lanes_zero, fl_lanes_total, lanes_add, lanes_add_quads, kl_tile,
-                      fl_prefetch,
+                      fl_prefetch, fl_prefetch_l2,
                       transpose_in, transpose_in_max, transpose_out, tile_of, grouped_tile,
                       fill, fl_half_tile, fl_half_widen, fl_half_store, FL_HALF_WIDE_MIN,
                       fl_half_max_at, fl_half_exp_shift_n, fl_tile_exp_sums_f32,
@@ -296,8 +296,17 @@ cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
             # ask for a later row's logits now, so that its max pass (or its widening from
             # half precision) does not wait for memory: the row's passes after the max are
             # compute-bound, and the hardware prefetcher alone stays too few lines ahead to
-            # cover the next max pass
-            fl_prefetch(ahead + c0 * ahead_size, n * ahead_size)
+            # cover the next max pass.  A value-only call whose rows exceed
+            # WIDE_AHEAD_L1_BYTES asks into L2 (prefetcht1): into L1, a row that cannot stay
+            # there probably only evicts this row's chunks and holds the L1 miss buffers
+            # that this row's loads need.  CE values of 2000 x 32000 float32 took a quarter
+            # less time, KL's 15% (medians of seven A/B runs, bench/results/
+            # 2026-12-03g-wide-ahead-l2.txt); with a gradient it was mixed (CE 2-9% more
+            # time, KL 5-13% less), so calls with a gradient ask into L1
+            if Mode is value_only and C * ahead_size > WIDE_AHEAD_L1_BYTES:
+                fl_prefetch_l2(ahead + c0 * ahead_size, n * ahead_size)
+            else:
+                fl_prefetch(ahead + c0 * ahead_size, n * ahead_size)
         if a.kind == KL:            # all of the chunk's work in one pass (kl_tile)
             kl_tile(z + c0, trow + c0, m, n, top - c0, NULL if Mode is value_only
                     else e_row + c0, Tl, Al, Bl, scratch)
