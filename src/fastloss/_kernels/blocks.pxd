@@ -50,8 +50,8 @@ cdef enum:
 # same; 4 TILE gained no more.
 cdef enum:
     WIDE_CHUNK_BYTES = 8 * TILE     # bytes per scratch array of a wide row's chunk
-    # A value-only call asks for the next wide row into L2 (prefetcht1), not L1, when the
-    # row is larger than this: see wide_sums
+    # Wide rows larger than this are asked for ahead into L2 (prefetcht1), not L1, by
+    # value-only and KL calls: see wide_sums
     WIDE_AHEAD_L1_BYTES = 16384
     NARROW_MAX = 32         # classes at most for the row-parallel (transposed) traversal
     NARROW_ROWS = 64        # rows per narrow tile

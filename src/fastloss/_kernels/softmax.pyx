@@ -296,14 +296,14 @@ cdef inline void wide_sums(const Args* a, const floating* z, const uint16_t* hz,
             # ask for a later row's logits now, so that its max pass (or its widening from
             # half precision) does not wait for memory: the row's passes after the max are
             # compute-bound, and the hardware prefetcher alone stays too few lines ahead to
-            # cover the next max pass.  A value-only call whose rows exceed
-            # WIDE_AHEAD_L1_BYTES asks into L2 (prefetcht1): into L1, a row that cannot stay
-            # there probably only evicts this row's chunks and holds the L1 miss buffers
-            # that this row's loads need.  CE values of 2000 x 32000 float32 took a quarter
-            # less time, KL's 15% (medians of seven A/B runs, bench/results/
-            # 2026-12-03g-wide-ahead-l2.txt); with a gradient it was mixed (CE 2-9% more
-            # time, KL 5-13% less), so calls with a gradient ask into L1
-            if Mode is value_only and C * ahead_size > WIDE_AHEAD_L1_BYTES:
+            # cover the next max pass.  Rows over WIDE_AHEAD_L1_BYTES are asked into L2
+            # (prefetcht1): into L1, a row that cannot stay there probably only evicts this
+            # row's chunks and holds the L1 miss buffers that this row's loads need.  CE
+            # values of 2000 x 32000 float32 took a quarter less time, KL's 15%, KL with
+            # its gradient 5-13% less (bench/results/2026-12-03g-wide-ahead-l2.txt); CE
+            # with a gradient took 2-9% more, so it asks into L1
+            if ((Mode is value_only or a.kind == KL)
+                    and C * ahead_size > WIDE_AHEAD_L1_BYTES):
                 fl_prefetch_l2(ahead + c0 * ahead_size, n * ahead_size)
             else:
                 fl_prefetch(ahead + c0 * ahead_size, n * ahead_size)
