@@ -95,29 +95,26 @@
 #define FL_VECTOR_OPERATORS 1
 #endif
 
-/* Ask for the cache lines of p[0 .. bytes) ahead of use (a hint; never faults). */
-FL_INLINE void fl_prefetch(const void* p, ptrdiff_t bytes)
-{
+/* Ask for the cache lines of p[0 .. bytes) ahead of use (a hint; never faults):
+ * fl_prefetch into L1 (prefetcht0), fl_prefetch_l2 into L2 only (prefetcht1), for data
+ * too large for L1 before its use. */
 #if defined(__GNUC__) || defined(__clang__)
-    for (ptrdiff_t i = 0; i < bytes; i += 64)
-        __builtin_prefetch((const char*)p + i, 0, 3);
-#else
-    (void)p;
-    (void)bytes;
-#endif
+#define FL_DEFINE_PREFETCH(NAME, LOCALITY)                                          \
+FL_INLINE void NAME(const void* p, ptrdiff_t bytes)                                 \
+{                                                                                   \
+    for (ptrdiff_t i = 0; i < bytes; i += 64)                                       \
+        __builtin_prefetch((const char*)p + i, 0, LOCALITY);                        \
 }
-
-/* The same into L2 only (prefetcht1), for data too large for L1 before its use. */
-FL_INLINE void fl_prefetch_l2(const void* p, ptrdiff_t bytes)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    for (ptrdiff_t i = 0; i < bytes; i += 64)
-        __builtin_prefetch((const char*)p + i, 0, 2);
 #else
-    (void)p;
-    (void)bytes;
-#endif
+#define FL_DEFINE_PREFETCH(NAME, LOCALITY)                                          \
+FL_INLINE void NAME(const void* p, ptrdiff_t bytes)                                 \
+{                                                                                   \
+    (void)p;                                                                        \
+    (void)bytes;                                                                    \
 }
+#endif
+FL_DEFINE_PREFETCH(fl_prefetch, 3)
+FL_DEFINE_PREFETCH(fl_prefetch_l2, 2)
 
 #if defined(__AVX512F__) || defined(__AVX2__)
 #if defined(_MSC_VER) && !defined(__clang__)
